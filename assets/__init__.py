@@ -1,0 +1,1 @@
+"""rtopt assets package."""

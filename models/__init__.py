@@ -1,0 +1,1 @@
+"""rtopt models package."""

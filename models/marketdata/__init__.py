@@ -1,0 +1,1 @@
+"""Market-data layer: typed records, loaders, validation, simulator and the Parquet store."""

@@ -1,0 +1,1 @@
+"""rtopt orchestration package."""

@@ -1,0 +1,88 @@
+"""The ``rtopt`` command: ingest, info, demo, dev."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from models.marketdata.loaders import LoaderError
+from models.marketdata.schema import DataKind
+from models.marketdata.timeparse import TimeFormatError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rtopt", description="Real-time trading optimization platform.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ingest = sub.add_parser("ingest", help="validate a market-data file and store it for the assets")
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--symbol", required=True)
+    ingest.add_argument("--kind", choices=[k.value for k in DataKind], default=DataKind.BARS.value)
+    ingest.add_argument("--time-format", default=None, help="auto (default), compact, dayfirst, unix_ms, or strftime")
+    ingest.add_argument("--ask", type=Path, default=None, help="ASK-side bar file; FILE is then the BID side")
+    info = sub.add_parser("info", help="where every piece of state lives and which backend serves it")
+    info.add_argument("--json", action="store_true")
+    sub.add_parser("demo", help="ingest the shipped real data and run the platform job end to end")
+    dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
+    dev.add_argument("--dagster-port", type=int, default=3000)
+    dev.add_argument("--mlflow-port", type=int, default=5000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except (LoaderError, TimeFormatError, ValueError, FileNotFoundError) as exc:
+        print(f"rtopt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from orchestration.settings import load_settings, prepare
+
+    settings = load_settings()
+    prepare(settings)
+    if args.command == "info":
+        from orchestration.info import describe, render
+
+        print(json.dumps(describe(settings), indent=2) if args.json else render(describe(settings)))
+        return 0
+    if args.command == "ingest":
+        return _ingest(args, settings)
+    if args.command == "demo":
+        from orchestration.demo import run_demo
+
+        return run_demo(settings)
+    from orchestration.dev import run_dev
+
+    return run_dev(settings, args.dagster_port, args.mlflow_port)
+
+
+def _ingest(args: argparse.Namespace, settings: object) -> int:
+    from dagster import DagsterInstance
+
+    from models.marketdata.store import MarketDataStore
+    from orchestration.ingestion import ingest
+    from orchestration.settings import Settings
+
+    assert isinstance(settings, Settings)
+    store = MarketDataStore(settings.market_data_root)
+    with DagsterInstance.get() as instance:
+        manifest = ingest(store, instance, args.file, args.symbol, DataKind(args.kind), args.time_format, args.ask)
+    if manifest.accepted == 0:
+        print(f"rtopt ingest: error: {args.file}: no valid rows ({manifest.rejected} rejected, reasons in "
+              f"{manifest.rejects_path})", file=sys.stderr)
+        return 2
+    print(f"accepted {manifest.accepted} rows, rejected {manifest.rejected}")
+    print(json.dumps({k: v for k, v in asdict(manifest).items() if k != "sources"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
