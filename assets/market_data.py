@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -45,7 +46,8 @@ def build_market_data_asset(kind: DataKind) -> AssetsDefinition:
         symbol = context.partition_key
         store = market_data.store()
         if not store.manifests(kind, symbol):
-            raise Failure(f"no {kind.value} ingested for {symbol}: run `rtopt ingest FILE --symbol {symbol} --kind {kind.value}`")
+            hint = f"rtopt ingest FILE --symbol {symbol} --kind {kind.value}"
+            raise Failure(f"no {kind.value} ingested for {symbol}: run `{hint}`")
         curated = store.curate(kind, symbol)
         path = store.write_curated(kind, symbol, curated.frame)
         gaps = find_gaps(curated.frame[TIME], timedelta(minutes=market_data.max_gap_minutes))
@@ -57,7 +59,7 @@ def build_market_data_asset(kind: DataKind) -> AssetsDefinition:
     return _market_data
 
 
-def _metadata(frame: pd.DataFrame, rejects: int, gaps: list[Gap], path: str) -> dict[str, object]:
+def _metadata(frame: pd.DataFrame, rejects: int, gaps: list[Gap], path: str) -> dict[str, Any]:
     ts = frame[TIME]
     longest = gaps[0].length.total_seconds() / 60 if gaps else 0.0
     return {

@@ -9,7 +9,7 @@ from dagster import ConfigurableResource
 from models.marketdata.store import MarketDataStore
 
 
-class MarketDataResource(ConfigurableResource):  # type: ignore[misc]
+class MarketDataResource(ConfigurableResource):
     """The Parquet market-data store, and the bounds the data-quality checks hold it to."""
 
     root: str

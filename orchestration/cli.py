@@ -76,8 +76,11 @@ def _ingest(args: argparse.Namespace, settings: object) -> int:
     with DagsterInstance.get() as instance:
         manifest = ingest(store, instance, args.file, args.symbol, DataKind(args.kind), args.time_format, args.ask)
     if manifest.accepted == 0:
-        print(f"rtopt ingest: error: {args.file}: no valid rows ({manifest.rejected} rejected, reasons in "
-              f"{manifest.rejects_path})", file=sys.stderr)
+        print(
+            f"rtopt ingest: error: {args.file}: no valid rows ({manifest.rejected} rejected, reasons in "
+            f"{manifest.rejects_path})",
+            file=sys.stderr,
+        )
         return 2
     print(f"accepted {manifest.accepted} rows, rejected {manifest.rejected}")
     print(json.dumps({k: v for k, v in asdict(manifest).items() if k != "sources"}, indent=2))

@@ -33,7 +33,8 @@ def run_demo(settings: Settings) -> int:
     with DagsterInstance.get() as instance:
         print("1/2 ingesting the shipped real market data")
         for m in ingest_samples(store, instance):
-            print(f"    {m.symbol:<12} {m.kind:<7} accepted {m.accepted:>6}  rejected {m.rejected:>4}  {m.first} .. {m.last}")
+            counts = f"accepted {m.accepted:>6}  rejected {m.rejected:>4}"
+            print(f"    {m.symbol:<12} {m.kind:<7} {counts}  {m.first} .. {m.last}")
         symbols = kinds_by_symbol(store)
         print(f"2/2 running platform_job for {len(symbols)} symbol partitions")
         for symbol, kinds in symbols.items():

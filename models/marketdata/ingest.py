@@ -57,9 +57,12 @@ def load_bid_ask(bid_path: Path, ask_path: Path, time_format: str | None = None)
     if "volume_bid" in joined.columns:
         table["volume"] = joined["volume_bid"] + joined["volume_ask"]
     table[LINE] = joined[f"{LINE}_bid"].astype("int64")
-    table[RAW] = "bid line " + joined[f"{LINE}_bid"].astype("int64").astype("string") + ", ask line " + joined[
-        f"{LINE}_ask"
-    ].astype("int64").astype("string")
+    table[RAW] = (
+        "bid line "
+        + joined[f"{LINE}_bid"].astype("int64").astype("string")
+        + ", ask line "
+        + joined[f"{LINE}_ask"].astype("int64").astype("string")
+    )
     checked = validate(SourceTable(table.reset_index(drop=True), _no_bad_lines(), True), DataKind.BARS)
     orphans = _orphans(merged)
     parts = [r for r in (bid.rejects, ask.rejects, orphans, checked.rejects) if len(r)]

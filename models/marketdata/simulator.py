@@ -26,7 +26,15 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 COLUMNS: tuple[str, ...] = (
-    "timestamp", "open", "high", "low", "close", "volume", "bid", "ask", "regime",
+    "timestamp",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "bid",
+    "ask",
+    "regime",
     "shifted",
 )
 
@@ -83,7 +91,12 @@ _DYNAMICS: dict[Regime, _Dynamics] = {
 
 
 def _in_range(
-    obj: object, field: str, low: float, high: float, *, open_low: bool = False,
+    obj: object,
+    field: str,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
     integral: bool = False,
 ) -> None:
     value = getattr(obj, field)
@@ -142,7 +155,7 @@ class RegimeShift:
         _utc(self, "at")
         _in_range(self, "vol_multiplier", 0.0, 20.0, open_low=True)
         _in_range(self, "drift_per_bar", -0.01, 0.01)
-        _in_range(self, "spread_multiplier", 0.01, 100.0)
+        _in_range(self, "spread_multiplier", 0.01, 20.0)
         forced = self.forced_regime
         if forced is not None and not isinstance(forced, Regime):
             raise ValueError(f"forced_regime: must be a Regime or None, got {forced!r}")
@@ -180,6 +193,8 @@ class SimulatorConfig:
     """Standard deviation of one jump's log return (jumps are zero-mean)."""
     spread_bps: float = 2.0
     """Bid/ask spread in basis points at volatility multiplier 1; scales with it."""
+    spread_noise: float = 0.25
+    """Log-space std of per-bar spread noise, so a spread hints at but never pins a regime."""
     base_volume: float = 1_000.0
     """Mean volume per bar at volume multiplier 1."""
     volume_sigma: float = 0.5
@@ -207,8 +222,9 @@ class SimulatorConfig:
         _stochastic_matrix("transition_matrix", self.transition_matrix)
         _in_range(self, "jump_intensity", 0.0, 1.0)
         _in_range(self, "jump_size", 0.0, 0.5)
-        # The floor keeps bid < ask distinct in float64 at 0.4x vol times a 0.01x shift.
-        _in_range(self, "spread_bps", 0.01, 1_000.0)
+        # The floor keeps bid < ask apart in float64 at 0.4x vol, a 0.01x shift and noise.
+        _in_range(self, "spread_bps", 0.01, 500.0)
+        _in_range(self, "spread_noise", 0.0, 0.5)
         _in_range(self, "base_volume", 0.0, 1e15, open_low=True)
         _in_range(self, "volume_sigma", 0.0, 5.0)
         _in_range(self, "substeps", 1, 1_000, integral=True)
@@ -219,6 +235,9 @@ class SimulatorConfig:
 
 
 _NO_SHIFT = RegimeShift(at=_DEFAULT_START)
+# exp() overflows past ~709.8; the margin covers the half-spread added for the ask, which
+# stays far below it: 500 bps x 3 vol x 20 shift x e^1.5 noise is under 7 in log terms.
+_LOG_PRICE_LIMIT = 690.0
 
 
 class _Segment(NamedTuple):
@@ -248,9 +267,7 @@ def _segment_sign(regime: Regime, last_sign: float, rng: Generator) -> float:
     return 0.0
 
 
-def _draw_segments(
-    config: SimulatorConfig, rng: Generator, forced: Regime | None, forced_from: int
-) -> list[_Segment]:
+def _draw_segments(config: SimulatorConfig, rng: Generator, forced: Regime | None, forced_from: int) -> list[_Segment]:
     """Semi-Markov regime path; ``forced`` (if set) holds from bar ``forced_from``."""
     matrix = np.asarray(config.transition_matrix, dtype=np.float64)
     segments: list[_Segment] = []
@@ -285,14 +302,16 @@ def _plan_bars(config: SimulatorConfig, segments: list[_Segment]) -> _BarPlan:
     for seg in segments:
         dyn = _DYNAMICS[seg.regime]
         drift = dyn.drift_units * seg.sign * config.trend_drift
-        parts.append((
-            np.full(seg.length, seg.regime.value, dtype=object),
-            np.full(seg.length, drift),
-            np.linspace(dyn.vol_start, dyn.vol_end, seg.length),
-            np.full(seg.length, dyn.volume_multiplier),
-            np.full(seg.length, dyn.mean_reverting),
-            np.arange(seg.length) == 0,
-        ))
+        parts.append(
+            (
+                np.full(seg.length, seg.regime.value, dtype=object),
+                np.full(seg.length, drift),
+                np.linspace(dyn.vol_start, dyn.vol_end, seg.length),
+                np.full(seg.length, dyn.volume_multiplier),
+                np.full(seg.length, dyn.mean_reverting),
+                np.arange(seg.length) == 0,
+            )
+        )
     return _BarPlan(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
@@ -303,8 +322,11 @@ def _bar_drifts(
     level = anchor = math.log(config.start_price)
     opens, drifts = [], []
     bars = zip(
-        drift.tolist(), noise.tolist(), plan.mean_reverting.tolist(),
-        plan.segment_start.tolist(), strict=True,
+        drift.tolist(),
+        noise.tolist(),
+        plan.mean_reverting.tolist(),
+        plan.segment_start.tolist(),
+        strict=True,
     )
     for base, shock, reverting, start in bars:
         anchor = level if start else anchor
@@ -317,7 +339,10 @@ def _bar_drifts(
 
 
 def _log_paths(
-    config: SimulatorConfig, plan: _BarPlan, sigma: FloatArray, drift: FloatArray,
+    config: SimulatorConfig,
+    plan: _BarPlan,
+    sigma: FloatArray,
+    drift: FloatArray,
     rng: Generator,
 ) -> tuple[FloatArray, FloatArray]:
     """Log open per bar and the (n_bars, substeps) log-price path inside each bar."""
@@ -341,16 +366,14 @@ def _shift_mask(shift: RegimeShift | None, stamps: pd.DatetimeIndex) -> BoolArra
 def _volumes(config: SimulatorConfig, plan: _BarPlan, rng: Generator) -> FloatArray:
     """Lognormal volume whose mean is ``base_volume`` times the regime's multiplier."""
     sigma = config.volume_sigma
-    return config.base_volume * plan.volume_multiplier * rng.lognormal(
-        -(sigma**2) / 2.0, sigma, config.n_bars
-    )
+    return config.base_volume * plan.volume_multiplier * rng.lognormal(-(sigma**2) / 2.0, sigma, config.n_bars)
 
 
 def simulate(config: SimulatorConfig) -> pd.DataFrame:
     """Simulate ``config.n_bars`` labelled bars with columns ``COLUMNS``."""
     # Separate streams keep bars before a shift identical to the unshifted run's,
     # even when a forced regime cuts the regime path short.
-    regime_rng, path_rng, volume_rng = make_rng(config.seed).spawn(3)
+    regime_rng, path_rng, volume_rng, quote_rng = make_rng(config.seed).spawn(4)
     n = config.n_bars
     stamps = pd.date_range(start=config.start, periods=n, freq=config.bar_interval)
     shifted = _shift_mask(config.shift, stamps)
@@ -363,34 +386,36 @@ def simulate(config: SimulatorConfig) -> pd.DataFrame:
     sigma = config.base_vol * plan.vol_multiplier * vol_factor
     drift = plan.drift + np.where(shifted, shift.drift_per_bar, 0.0)
     log_open, path = _log_paths(config, plan, sigma, drift, path_rng)
+    _check_log_range(path)
     # Spreads follow the regime's volatility (dealers widen in turbulence); the shift
     # scales them on its own so a drift test can move spread and volatility separately.
     spread_factor = np.where(shifted, shift.spread_multiplier, 1.0)
-    spread = config.spread_bps * plan.vol_multiplier * spread_factor
+    # Noise is clipped at 3 sd so even the validated maxima keep quotes in float64 range.
+    noise = np.clip(quote_rng.standard_normal(n), -3.0, 3.0) * config.spread_noise
+    spread = config.spread_bps * plan.vol_multiplier * spread_factor * np.exp(noise)
     log_close, half_spread = path[:, -1], spread * 1e-4 / 2.0
-    frame = pd.DataFrame({
-        "timestamp": stamps,
-        "open": np.exp(log_open),
-        "high": np.exp(np.maximum(log_open, path.max(axis=1))),
-        "low": np.exp(np.minimum(log_open, path.min(axis=1))),
-        "close": np.exp(log_close),
-        "volume": _volumes(config, plan, volume_rng),
-        "bid": np.exp(log_close - half_spread),
-        "ask": np.exp(log_close + half_spread),
-        "regime": plan.labels,
-        "shifted": shifted,
-    })
-    _check_prices(frame)
+    frame = pd.DataFrame(
+        {
+            "timestamp": stamps,
+            "open": np.exp(log_open),
+            "high": np.exp(np.maximum(log_open, path.max(axis=1))),
+            "low": np.exp(np.minimum(log_open, path.min(axis=1))),
+            "close": np.exp(log_close),
+            "volume": _volumes(config, plan, volume_rng),
+            "bid": np.exp(log_close - half_spread),
+            "ask": np.exp(log_close + half_spread),
+            "regime": plan.labels,
+            "shifted": shifted,
+        }
+    )
     frame.attrs["symbol"] = config.symbol
     return frame
 
 
-def _check_prices(frame: pd.DataFrame) -> None:
-    """Fail loudly if extreme parameters made exp() overflow or underflow."""
-    prices = frame[["open", "high", "low", "close", "bid", "ask"]].to_numpy()
-    crossed = not bool((frame["bid"] < frame["ask"]).all())
-    if crossed or not np.isfinite(prices).all() or bool((prices <= 0).any()):
+def _check_log_range(path: FloatArray) -> None:
+    """Fail loudly before exp() would overflow to inf or underflow to 0."""
+    if not np.isfinite(path).all() or float(np.abs(path).max()) > _LOG_PRICE_LIMIT:
         raise ValueError(
-            "config: parameters produced non-finite, non-positive or crossed prices; "
-            "lower base_vol, trend_drift, jump_size or the shift's multipliers"
+            "config: parameters drive log prices outside float64 range; lower "
+            "trend_drift, base_vol, jump_size or the shift's vol_multiplier/drift_per_bar"
         )

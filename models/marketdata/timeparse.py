@@ -8,12 +8,14 @@ decides it, parsing refuses and asks for ``time_format`` instead of guessing.
 from __future__ import annotations
 
 import re
+from typing import Literal, cast
 
 import pandas as pd
 
 COMPACT = "%Y%m%d %H%M%S%f"
 NAMED_FORMATS: dict[str, str] = {"compact": COMPACT, "iso": "ISO8601"}
 EPOCH_UNITS = ("s", "ms", "us", "ns")
+EpochUnit = Literal["s", "ms", "us", "ns"]
 
 _COMPACT_RE = re.compile(r"^\d{8}[ T]\d{6,9}$")
 _SLASH_RE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{2,4})")
@@ -39,9 +41,8 @@ def parse_timestamps(values: pd.Series, time_format: str | None = None) -> pd.Se
     if fmt.startswith("unix_"):
         return _parse_epoch(values, fmt.removeprefix("unix_"))
     if fmt in ("dayfirst", "monthfirst"):
-        text = values.astype("string").str.strip()
-        parsed = pd.to_datetime(text, dayfirst=fmt == "dayfirst", format="mixed", errors="coerce")
-        return _to_utc(parsed)
+        text: pd.Series = values.astype("string").str.strip()
+        return _to_utc(pd.to_datetime(text, dayfirst=fmt == "dayfirst", format="mixed", errors="coerce"))
     pattern = NAMED_FORMATS.get(fmt, fmt)
     parsed = pd.to_datetime(values.astype("string").str.strip(), format=pattern, errors="coerce")
     return _to_utc(parsed)
@@ -50,14 +51,16 @@ def parse_timestamps(values: pd.Series, time_format: str | None = None) -> pd.Se
 def _to_utc(parsed: pd.Series) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is None:
         parsed = parsed.dt.tz_localize("UTC")
-    return parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    converted: pd.Series = parsed.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    return converted
 
 
 def _parse_epoch(values: pd.Series, unit: str) -> pd.Series:
     if unit not in EPOCH_UNITS:
         raise TimeFormatError(f"time_format: unknown epoch unit {unit!r}; use one of {EPOCH_UNITS}")
     numbers = pd.to_numeric(values, errors="coerce")
-    return _to_utc(pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce"))
+    checked = cast(EpochUnit, unit)
+    return _to_utc(pd.to_datetime(numbers, unit=checked, utc=True, errors="coerce"))
 
 
 def _epoch_unit(numbers: pd.Series) -> str:

@@ -123,8 +123,11 @@ def _convert_number(values: pd.Series, column: str, verdicts: _Verdicts) -> pd.S
     blank = _blank(values)
     verdicts.reject(blank, Reason.MISSING_VALUE, f"{column}: empty")
     text = values.astype("string").str.strip().str.lower()
-    literal_nan = text.isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"]).fillna(False)
-    nonfinite = ~np.isfinite(numbers) & (numbers.notna() | literal_nan)
+    if pd.api.types.is_numeric_dtype(values):
+        literal_nan = values.isna()
+    else:
+        literal_nan = text.isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity"]).fillna(False)
+    nonfinite = pd.Series(~np.isfinite(numbers), index=values.index) & (numbers.notna() | literal_nan)
     unparseable = numbers.isna() & ~literal_nan
     verdicts.reject(unparseable, Reason.UNPARSEABLE_NUMBER, f"{column}: not a number: " + text.fillna(""))
     verdicts.reject(nonfinite, Reason.NAN_OR_INF, f"{column}: NaN or infinite")
@@ -151,7 +154,8 @@ def _check_values(frame: pd.DataFrame, kind: DataKind, verdicts: _Verdicts) -> N
 def _check_bar_ranges(frame: pd.DataFrame, verdicts: _Verdicts) -> None:
     high, low = frame["high"], frame["low"]
     verdicts.reject(high < low, Reason.HIGH_BELOW_LOW, "high below low")
-    verdicts.reject((frame["open"] < low) | (frame["open"] > high), Reason.OPEN_OUTSIDE_RANGE, "open outside [low, high]")
+    opened = frame["open"]
+    verdicts.reject((opened < low) | (opened > high), Reason.OPEN_OUTSIDE_RANGE, "open outside [low, high]")
     verdicts.reject(
         (frame["close"] < low) | (frame["close"] > high), Reason.CLOSE_OUTSIDE_RANGE, "close outside [low, high]"
     )
@@ -197,7 +201,7 @@ def _rejects(src: pd.DataFrame, verdicts: _Verdicts, bad_lines: pd.DataFrame) ->
     hit = ~verdicts.ok
     raw = src.loc[hit, RAW].astype("string")
     if (raw == "").all() and hit.any():
-        raw = src.loc[hit].drop(columns=[LINE, RAW]).astype("string").agg(",".join, axis=1)
+        raw = src.loc[hit].drop(columns=[LINE, RAW]).astype("string").fillna("NaN").agg(",".join, axis=1)
     found = pd.DataFrame(
         {LINE: src.loc[hit, LINE], "reason": verdicts.reason[hit], "detail": verdicts.detail[hit], RAW: raw}
     )
