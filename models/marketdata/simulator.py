@@ -25,18 +25,7 @@ from models.seeding import make_rng
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-COLUMNS: tuple[str, ...] = (
-    "timestamp",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "bid",
-    "ask",
-    "regime",
-    "shifted",
-)
+COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume", "bid", "ask", "regime", "shifted")
 
 
 class Regime(StrEnum):
@@ -91,13 +80,7 @@ _DYNAMICS: dict[Regime, _Dynamics] = {
 
 
 def _in_range(
-    obj: object,
-    field: str,
-    low: float,
-    high: float,
-    *,
-    open_low: bool = False,
-    integral: bool = False,
+    obj: object, field: str, low: float, high: float, *, open_low: bool = False, integral: bool = False
 ) -> None:
     value = getattr(obj, field)
     kind: type | tuple[type, ...] = int if integral else (int, float)
@@ -321,13 +304,7 @@ def _bar_drifts(
     """Walk the bars in order: a sideways bar's OU pull depends on the level so far."""
     level = anchor = math.log(config.start_price)
     opens, drifts = [], []
-    bars = zip(
-        drift.tolist(),
-        noise.tolist(),
-        plan.mean_reverting.tolist(),
-        plan.segment_start.tolist(),
-        strict=True,
-    )
+    bars = zip(drift.tolist(), noise.tolist(), plan.mean_reverting.tolist(), plan.segment_start.tolist(), strict=True)
     for base, shock, reverting, start in bars:
         anchor = level if start else anchor
         pull = config.mean_reversion * (level - anchor) if reverting else 0.0
@@ -339,11 +316,7 @@ def _bar_drifts(
 
 
 def _log_paths(
-    config: SimulatorConfig,
-    plan: _BarPlan,
-    sigma: FloatArray,
-    drift: FloatArray,
-    rng: Generator,
+    config: SimulatorConfig, plan: _BarPlan, sigma: FloatArray, drift: FloatArray, rng: Generator
 ) -> tuple[FloatArray, FloatArray]:
     """Log open per bar and the (n_bars, substeps) log-price path inside each bar."""
     n, m = config.n_bars, config.substeps
