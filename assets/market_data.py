@@ -26,6 +26,11 @@ GROUP = "market_data"
 CHECKS = ("time_monotonic", "no_crossed_quotes", "no_long_gaps")
 
 
+def checks_for(kind: DataKind) -> tuple[str, ...]:
+    """Trades carry no quotes, so the crossed-quote check does not apply to them."""
+    return tuple(c for c in CHECKS if not (kind is DataKind.TRADES and c == "no_crossed_quotes"))
+
+
 def asset_name(kind: DataKind) -> str:
     return f"market_{kind.value}"
 
@@ -38,7 +43,7 @@ def build_market_data_asset(kind: DataKind) -> AssetsDefinition:
         name=name,
         group_name=GROUP,
         partitions_def=symbols_partitions,
-        check_specs=[AssetCheckSpec(check, asset=name) for check in CHECKS],
+        check_specs=[AssetCheckSpec(check, asset=name) for check in checks_for(kind)],
         description=f"Validated {kind.value} per symbol (Parquet), merged from every `rtopt ingest` batch.",
         kinds={"parquet", "pandas"},
     )
@@ -78,7 +83,7 @@ def _checks(kind: DataKind, frame: pd.DataFrame, gaps: list[Gap], max_gap: float
     strict = kind in (DataKind.BARS, DataKind.BOOK)
     crossed = crossed_quote_count(frame)
     top = [f"{g.start.isoformat()} -> {g.end.isoformat()}" for g in gaps[:5]]
-    return [
+    results = [
         AssetCheckResult(
             check_name="time_monotonic",
             passed=is_time_ordered(frame, strict),
@@ -92,6 +97,7 @@ def _checks(kind: DataKind, frame: pd.DataFrame, gaps: list[Gap], max_gap: float
             metadata={"max_gap_minutes": max_gap, "gaps": len(gaps), "longest": MetadataValue.json(top)},
         ),
     ]
+    return [r for r in results if r.check_name in checks_for(kind)]
 
 
 market_data_assets = [build_market_data_asset(kind) for kind in DataKind]

@@ -25,10 +25,10 @@ def kinds_by_symbol(store: MarketDataStore) -> dict[str, list[DataKind]]:
 
 
 def run_demo(settings: Settings) -> int:
-    from orchestration.definitions import defs
+    from orchestration.definitions import build_definitions
 
     store = MarketDataStore(settings.market_data_root)
-    job = defs.resolve_job_def("platform_job")
+    job = build_definitions(settings).resolve_job_def("platform_job")
     failures = 0
     with DagsterInstance.get() as instance:
         print("1/2 ingesting the shipped real market data")
