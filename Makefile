@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint types pytest dev clean
+.PHONY: install demo test lint types pytest dev bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: lint types pytest
 
 dev: $(STAMP)
 	$(BIN)/rtopt dev
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf .rtopt

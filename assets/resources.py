@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagster import ConfigurableResource
+from feast import FeatureStore
 
 from models.marketdata.store import MarketDataStore
+from serving.features.feast_repo import open_store
 
 
 class MarketDataResource(ConfigurableResource):
@@ -17,3 +19,14 @@ class MarketDataResource(ConfigurableResource):
 
     def store(self) -> MarketDataStore:
         return MarketDataStore(Path(self.root))
+
+
+class FeatureStoreResource(ConfigurableResource):
+    """The Feast repository, the environment's feature_store.yaml, and where offline features go."""
+
+    repo: str
+    yaml_file: str
+    offline_root: str
+
+    def store(self) -> FeatureStore:
+        return open_store(Path(self.repo), Path(self.yaml_file))

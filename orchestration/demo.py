@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import AssetKey, DagsterInstance
 
+from assets.features import SOURCE_ORDER, offline_features, online_features
 from assets.market_data import asset_name
 from models.marketdata.schema import DataKind
 from models.marketdata.store import MarketDataStore
@@ -28,17 +29,25 @@ def run_demo(settings: Settings) -> int:
     from orchestration.definitions import build_definitions
 
     store = MarketDataStore(settings.market_data_root)
-    job = build_definitions(settings).resolve_job_def("platform_job")
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("platform_job")
     failures = 0
     with DagsterInstance.get() as instance:
         print("1/2 ingesting the shipped real market data")
         for m in ingest_samples(store, instance):
             counts = f"accepted {m.accepted:>6}  rejected {m.rejected:>4}"
             print(f"    {m.symbol:<12} {m.kind:<7} {counts}  {m.first} .. {m.last}")
+        print(f"2/3 feature_store_job: feast apply of {settings.feast_yaml.name}")
+        applied = definitions.resolve_job_def("feature_store_job").execute_in_process(
+            instance=instance, run_config=QUIET
+        )
+        failures += 0 if applied.success else 1
         symbols = kinds_by_symbol(store)
-        print(f"2/2 running platform_job for {len(symbols)} symbol partitions")
+        print(f"3/3 running platform_job for {len(symbols)} symbol partitions")
         for symbol, kinds in symbols.items():
             selection = [AssetKey(asset_name(k)) for k in kinds]
+            if any(k in SOURCE_ORDER for k in kinds):
+                selection += [offline_features.key, online_features.key]
             result = job.execute_in_process(
                 instance=instance,
                 partition_key=symbol,
@@ -52,7 +61,9 @@ def run_demo(settings: Settings) -> int:
                 for e in result.get_asset_check_evaluations()
             ]
             status = "ok" if result.success else "FAILED"
-            print(f"    {symbol:<12} run {result.run_id[:8]} {status}  {', '.join(k.value for k in kinds)}")
+            print(
+                f"    {symbol:<12} run {result.run_id[:8]} {status}  {', '.join(a.to_user_string() for a in selection)}"
+            )
             for line in checks:
                 print(f"    {'':<12} check {line}")
     print("\nWhere the results are:")

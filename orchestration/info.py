@@ -16,7 +16,12 @@ def describe(settings: Settings) -> dict[str, object]:
             "registry_uri": settings.mlflow_registry_uri,
             "artifact_root": settings.mlflow_artifact_root,
         },
-        "feast": {"repo": str(settings.feast_repo), "feature_store_yaml": str(settings.feast_yaml)},
+        "feast": {
+            "repo": str(settings.feast_repo),
+            "feature_store_yaml": str(settings.feast_yaml),
+            "registry": str(settings.home / "feast" / "registry.db"),
+            "offline_features": str(settings.offline_features_root),
+        },
         "online_store": {
             "backend": online.backend,
             "location": online.redis_url if online.backend == "redis" else str(online.sqlite_path),

@@ -2,13 +2,23 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from assets.features import GROUP as FEATURES_GROUP
+from assets.features import feature_store_definitions
 from assets.market_data import GROUP as MARKET_DATA_GROUP
 from assets.partitions import symbols_partitions
 
-# The main job: every asset that exists so far, one run per symbol partition.
+# The main job: one run per symbol partition, market data -> offline features -> online store.
 platform_job = define_asset_job(
     name="platform_job",
-    selection=AssetSelection.groups(MARKET_DATA_GROUP),
+    selection=AssetSelection.groups(MARKET_DATA_GROUP, FEATURES_GROUP)
+    - AssetSelection.assets(feature_store_definitions),
     partitions_def=symbols_partitions,
-    description="Materialize market data (and, as the platform grows, features and models) for one symbol.",
+    description="Market data, offline features and the online store for one symbol.",
+)
+
+# Registering the Feast definitions is not per symbol; it runs before the first platform_job run.
+feature_store_job = define_asset_job(
+    name="feature_store_job",
+    selection=AssetSelection.assets(feature_store_definitions),
+    description="`feast apply` of feature_repo/ against the environment's registry.",
 )

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from assets.resources import MarketDataResource
+from assets.resources import FeatureStoreResource, MarketDataResource
 from orchestration.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
-    return {"market_data": MarketDataResource(root=str(settings.market_data_root))}
+    return {
+        "market_data": MarketDataResource(root=str(settings.market_data_root)),
+        "feature_store": FeatureStoreResource(
+            repo=str(settings.feast_repo),
+            yaml_file=str(settings.feast_yaml),
+            offline_root=str(settings.offline_features_root),
+        ),
+    }

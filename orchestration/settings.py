@@ -46,6 +46,7 @@ class Settings:
     feast_yaml: Path
     online_store: OnlineStoreChoice
     market_data_root: Path
+    offline_features_root: Path
     audit_dsn: str
 
     def feast_env(self) -> dict[str, str]:
@@ -89,6 +90,7 @@ def load_settings(env: Mapping[str, str] | None = None, probe_redis: bool = True
         feast_yaml=FEATURE_REPO / ("feature_store.yaml" if online.backend == "redis" else "feature_store.sqlite.yaml"),
         online_store=online,
         market_data_root=home / "market_data",
+        offline_features_root=home / "features" / "offline",
         audit_dsn=f"sqlite:///{home / 'audit' / 'audit.db'}",
     )
 
@@ -107,13 +109,20 @@ def _prod(env: Mapping[str, str], home: Path, redis_url: str) -> Settings:
         feast_yaml=FEATURE_REPO / "feature_store.prod.yaml",
         online_store=choose_online_store(redis_url, None, probe=False),
         market_data_root=Path(env.get("RTOPT_MARKET_DATA", str(home / "market_data"))),
+        offline_features_root=home / "features" / "offline",
         audit_dsn=_require(env, "RTOPT_AUDIT_DSN"),
     )
 
 
 def prepare(settings: Settings) -> None:
     """Create the state folders and Dagster's instance config; export what child tools read."""
-    for folder in (settings.dagster_home, settings.market_data_root, settings.home / "feast", settings.home / "mlflow"):
+    folders = (
+        settings.dagster_home,
+        settings.market_data_root,
+        settings.offline_features_root,
+        settings.home / "mlflow",
+    )
+    for folder in (*folders, settings.home / "feast"):
         folder.mkdir(parents=True, exist_ok=True)
     dagster_yaml = settings.dagster_home / "dagster.yaml"
     if not dagster_yaml.exists():
