@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 
 import numpy as np
 import pandas as pd
 import redis
 
-from bench.common import latencies_us, merge_results, pct, print_table
+from bench.common import feast_on_redis, latencies_us, merge_results, pct, print_table
 from models.features import feature_names
-from orchestration.settings import load_settings, prepare
-from serving.features.feast_repo import FEATURE_SERVICE, FEATURE_VIEW, apply_repo, open_store
+from serving.features.feast_repo import FEATURE_SERVICE, FEATURE_VIEW
 from serving.features.online_reader import OnlineFeatureReader
 
 SYMBOL = "BENCH-READ"
@@ -21,13 +18,7 @@ N = 5_000
 
 
 def run() -> dict[str, float | int | str]:
-    os.environ["RTOPT_HOME"] = tempfile.mkdtemp(prefix="rtopt-bench-")
-    settings = load_settings()
-    if settings.online_store.backend != "redis":
-        raise SystemExit(f"online read benchmark needs Redis: {settings.online_store.reason}")
-    prepare(settings)
-    store = open_store(settings.feast_repo, settings.feast_yaml)
-    apply_repo(store, settings.feast_repo)
+    settings, store = feast_on_redis()
     names = feature_names()
     row = pd.DataFrame([dict(zip(names, np.linspace(-1, 1, len(names)), strict=True))])
     row.insert(0, "event_timestamp", pd.Timestamp.now(tz="UTC"))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from feast import FeatureStore
+
+from orchestration.settings import Settings, load_settings, prepare
+from serving.features.feast_repo import apply_repo, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -42,3 +48,15 @@ def print_table(title: str, rows: list[tuple[str, object, str]]) -> None:
     width = max(len(r[0]) for r in rows)
     for key, value, note in rows:
         print(f"  {key:<{width}}  {value!s:>12}  {note}")
+
+
+def feast_on_redis() -> tuple[Settings, FeatureStore]:
+    """Settings under a fresh RTOPT_HOME and an applied Feast store; exits if Redis is not there."""
+    os.environ["RTOPT_HOME"] = tempfile.mkdtemp(prefix="rtopt-bench-")
+    settings = load_settings()
+    if settings.online_store.backend != "redis":
+        raise SystemExit(f"this benchmark needs Redis: {settings.online_store.reason}")
+    prepare(settings)
+    store = open_store(settings.feast_repo, settings.feast_yaml)
+    apply_repo(store, settings.feast_repo)
+    return settings, store

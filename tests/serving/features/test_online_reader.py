@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ import redis
 from feast import FeatureStore
 
 from models.features import feature_names
-from orchestration.settings import load_settings, prepare
+from orchestration.settings import Settings, load_settings
 from serving.features.feast_repo import FEATURE_SERVICE, FEATURE_VIEW, apply_repo, open_store
 from serving.features.online_reader import OnlineFeatureReader
 
@@ -21,18 +20,11 @@ NAMES = feature_names()
 
 
 @pytest.fixture
-def feast_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FeatureStore]:
-    # prepare() exports these; registering them with monkeypatch first restores them afterwards.
-    exported = ("DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FEAST_FS_YAML_FILE_PATH")
-    for name in (*exported, "RTOPT_REDIS_CONNECTION"):
-        monkeypatch.setenv(name, "")
-    monkeypatch.setenv("RTOPT_HOME", str(tmp_path / "home"))
-    settings = load_settings()
-    if settings.online_store.backend != "redis":
-        pytest.skip(f"Redis not reachable: {settings.online_store.reason}")
-    prepare(settings)
-    store = open_store(settings.feast_repo, settings.feast_yaml)
-    apply_repo(store, settings.feast_repo)
+def feast_store(rtopt_settings: Settings) -> Iterator[FeatureStore]:
+    if rtopt_settings.online_store.backend != "redis":
+        pytest.skip(f"Redis not reachable: {rtopt_settings.online_store.reason}")
+    store = open_store(rtopt_settings.feast_repo, rtopt_settings.feast_yaml)
+    apply_repo(store, rtopt_settings.feast_repo)
     yield store
 
 
@@ -77,3 +69,22 @@ def test_read_given_unknown_symbol_returns_none(feast_store: FeatureStore) -> No
     reader = OnlineFeatureReader(redis.Redis.from_url(load_settings().online_store.redis_url), "rtopt", NAMES)
 
     assert reader.read(f"NONE{uuid.uuid4().hex[:8]}") is None
+
+
+def test_push_sink_given_stream_rows_returns_latest_vector_per_symbol_online(feast_store: FeatureStore) -> None:
+    from models.streaming.processor import FeatureRow
+    from serving.features.push_sink import FeastPushSink
+
+    symbol = f"T{uuid.uuid4().hex[:10]}"
+    vectors = np.random.default_rng(3).normal(size=(3, len(NAMES)))
+    base = pd.Timestamp("2024-03-01", tz="UTC").value
+    rows = [FeatureRow(symbol, base + i * 60_000_000_000, f"e{i}", vectors[i]) for i in range(3)]
+    sink = FeastPushSink(feast_store, NAMES)
+    reader = OnlineFeatureReader(redis.Redis.from_url(load_settings().online_store.redis_url), "rtopt", NAMES)
+
+    sink.write([rows[2], rows[0], rows[1]])
+
+    fast = reader.read(symbol)
+    assert fast is not None
+    assert fast.values.tolist() == vectors[2].tolist()
+    assert fast.event_time == pd.Timestamp(base + 2 * 60_000_000_000, tz="UTC").to_pydatetime()
