@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="where every piece of state lives and which backend serves it")
     info.add_argument("--json", action="store_true")
     sub.add_parser("demo", help="ingest the shipped real data and run the platform job end to end")
+    from orchestration.streaming_cli import add_commands
+
+    add_commands(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -55,6 +58,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "ingest":
         return _ingest(args, settings)
+    if args.command in ("publish", "stream"):
+        from orchestration.streaming_cli import run_publish, run_stream
+
+        return (run_publish if args.command == "publish" else run_stream)(args, settings)
     if args.command == "demo":
         from orchestration.demo import run_demo
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from feast import FeatureStore
 from feast.data_source import PushMode
 
 from models.streaming.processor import FeatureRow
-from serving.features.feast_repo import PUSH_SOURCE
+from serving.features.feast_repo import PUSH_SOURCE, open_store
+from serving.streaming.sinks import FeatureSink, ParquetSink
 
 
 class FeastPushSink:
@@ -39,3 +42,20 @@ class FeastPushSink:
         frame.insert(0, "symbol", list(latest))
         self._store.push(self._push_source, frame, to=PushMode.ONLINE)
         self.pushes += 1
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineOfflineSinks:
+    """Sink factory for stream workers: Feast push (online) and Parquet (offline history).
+
+    Picklable (paths only), so each spawned worker process opens its own FeatureStore.
+    """
+
+    repo: Path
+    yaml_file: Path
+    offline_root: Path
+    names: tuple[str, ...]
+
+    def __call__(self, partition: int) -> list[FeatureSink]:
+        store = open_store(self.repo, self.yaml_file)
+        return [ParquetSink(self.offline_root, self.names), FeastPushSink(store, self.names)]
