@@ -8,7 +8,7 @@ import sys
 
 from bench.common import RESULTS, merge_results, print_table
 
-BENCHMARKS = ("bench.bench_features", "bench.bench_online_read", "bench.bench_streaming")
+BENCHMARKS = ("bench.bench_features", "bench.bench_online_read", "bench.bench_streaming", "bench.bench_models")
 
 
 def main() -> int:
