@@ -1,0 +1,117 @@
+"""The exported actor (safetensors + ONNX) acts exactly as the trained policy, and loads without pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.numpy
+from stable_baselines3 import PPO
+from stable_baselines3.td3.td3 import TD3
+
+from models.agents import (
+    DDPGConfig,
+    ExportedActor,
+    PPOConfig,
+    TrainingProgress,
+    export_actor,
+    load_actor,
+    load_torch_actor,
+    read_actor,
+    train_ddpg,
+    train_ppo,
+)
+from models.env import TradingEnv, TradingEnvConfig, btc_perp_replay
+from models.seeding import make_rng
+
+
+def _quiet(progress: TrainingProgress) -> None:
+    del progress
+
+
+@pytest.fixture(scope="module")
+def env() -> TradingEnv:
+    return TradingEnv(btc_perp_replay(), TradingEnvConfig(episode_length=200))
+
+
+@pytest.fixture(scope="module")
+def ddpg(env: TradingEnv) -> TD3:
+    return train_ddpg(env, DDPGConfig(hidden_dim=64, batch_size=32, learning_starts=100, seed=1), 300, _quiet)
+
+
+@pytest.fixture(scope="module")
+def ppo(env: TradingEnv) -> PPO:
+    return train_ppo(env, PPOConfig(n_steps=128, batch_size=32, n_epochs=2, seed=1), 256, _quiet)
+
+
+def _observations(env: TradingEnv, n: int = 64) -> np.ndarray:
+    low, high = env.observations.bounds()
+    return make_rng(3).uniform(low, high, size=(n, len(low))).astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "onnx"])
+@pytest.mark.parametrize("algorithm", ["ddpg", "ppo"])
+def test_load_actor_given_exported_policy_returns_the_deterministic_action(
+    request: pytest.FixtureRequest, env: TradingEnv, tmp_path: Path, algorithm: str, backend: str
+) -> None:
+    model = request.getfixturevalue(algorithm)
+    obs = _observations(env)
+    export_actor(model, tmp_path)
+
+    actor = load_actor(tmp_path, backend)  # type: ignore[arg-type]
+
+    expected = model.predict(obs, deterministic=True)[0]
+    np.testing.assert_allclose(actor(obs), expected, rtol=0.0, atol=1e-5)
+    np.testing.assert_allclose(actor(obs[0]), expected[0], rtol=0.0, atol=1e-5)
+
+
+def test_export_actor_given_ddpg_returns_metadata_of_the_network(ddpg: TD3, tmp_path: Path) -> None:
+    spec = export_actor(ddpg, tmp_path)
+
+    assert spec.algorithm == "ddpg"
+    assert spec.layer_sizes == (30, 64, 64, 3)
+    assert (spec.activation, spec.output) == ("relu", "tanh_rescale")
+    assert (spec.action_low, spec.action_high) == ((-1.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert read_actor(tmp_path)[0] == spec
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["actor.onnx", "actor.safetensors"]
+
+
+def test_load_torch_actor_given_export_returns_plain_mlp_module(ppo: PPO, tmp_path: Path) -> None:
+    export_actor(ppo, tmp_path)
+
+    module = load_torch_actor(tmp_path)
+
+    assert [type(m).__name__ for m in module.modules()] == [
+        "ActorMLP",
+        "ModuleList",
+        "Linear",
+        "Linear",
+        "Linear",
+        "Tanh",
+    ]
+
+
+def test_read_actor_given_tampered_weights_returns_error(ddpg: TD3, tmp_path: Path) -> None:
+    export_actor(ddpg, tmp_path)
+    weights = tmp_path / "actor.safetensors"
+    tensors = safetensors.numpy.load_file(str(weights))
+    tensors["layers.0.bias"] = tensors["layers.0.bias"] + 1.0
+    metadata = {"rtopt_actor": read_actor(tmp_path)[0].to_json()}
+    safetensors.numpy.save_file(tensors, str(weights), metadata=metadata)
+
+    with pytest.raises(ValueError, match="SHA-256"):
+        load_actor(tmp_path)
+
+
+def test_read_actor_given_safetensors_without_metadata_returns_error(tmp_path: Path) -> None:
+    safetensors.numpy.save_file({"w": np.zeros(2, np.float32)}, str(tmp_path / "actor.safetensors"))
+
+    with pytest.raises(ValueError, match="not an exported actor"):
+        load_actor(tmp_path, "onnx")
+
+
+def test_exported_actor_given_json_round_trip_returns_equal_metadata(ddpg: TD3, tmp_path: Path) -> None:
+    spec = export_actor(ddpg, tmp_path)
+
+    assert ExportedActor.from_json(spec.to_json()) == spec
