@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 from dagster import ConfigurableResource
 from feast import FeatureStore
 
@@ -30,3 +31,16 @@ class FeatureStoreResource(ConfigurableResource):
 
     def store(self) -> FeatureStore:
         return open_store(Path(self.repo), Path(self.yaml_file))
+
+
+class MlflowResource(ConfigurableResource):
+    """MLflow tracking server and model registry (SQLite + local artifacts by default)."""
+
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str
+    experiment: str = "rtopt"
+
+    def activate(self) -> None:
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)

@@ -5,6 +5,7 @@ from dagster import AssetSelection, define_asset_job
 from assets.features import GROUP as FEATURES_GROUP
 from assets.features import feature_store_definitions
 from assets.market_data import GROUP as MARKET_DATA_GROUP
+from assets.models import GROUP as MODELS_GROUP
 from assets.partitions import symbols_partitions
 
 # The main job: one run per symbol partition, market data -> offline features -> online store.
@@ -21,4 +22,11 @@ feature_store_job = define_asset_job(
     name="feature_store_job",
     selection=AssetSelection.assets(feature_store_definitions),
     description="`feast apply` of feature_repo/ against the environment's registry.",
+)
+
+# Training: every model asset, each an MLflow run and a registered version.
+training_job = define_asset_job(
+    name="training_job",
+    selection=AssetSelection.groups(MODELS_GROUP),
+    description="Train and register the agents and the bandit (MLflow), moving aliases on validation.",
 )

@@ -1,0 +1,1 @@
+"""MLflow tracking and registry: training runs, model versions, champion/challenger aliases."""
