@@ -19,6 +19,7 @@ from serving.registry.bandit_artifact import save_bandit
 from serving.registry.mlflow_registry import RegisteredVersion, TrainingRecord, log_and_register
 from serving.training.agents import AgentTrainingConfig, Algorithm, train_agent
 from serving.training.bandit import BanditTrainingConfig, train_bandit
+from serving.training.evaluation import evaluate_champions
 from serving.training.regime import champion_regimes, fit_and_score_regime
 
 GROUP = "models"
@@ -199,3 +200,34 @@ def _ewma(values: tuple[float, ...], alpha: float = 0.01, every: int = 50) -> li
 
 
 model_assets = [regime_model, ddpg_agent, ppo_agent, strategy_bandit]
+
+
+class EvaluationConfig(Config):
+    symbol: str = "BTC-PERP"
+    agent: str = "ppo"
+
+
+@asset(group_name=GROUP, deps=[regime_model, ddpg_agent, ppo_agent, strategy_bandit], kinds={"mlflow"})
+def model_evaluation(
+    context: AssetExecutionContext, config: EvaluationConfig, market_data: MarketDataResource, mlflow: MlflowResource
+) -> MaterializeResult:
+    """Walk-forward out-of-sample backtest of the composed policy beside flat, buy-and-hold, each arm, random."""
+    mlflow.activate()
+    folder = Path(tempfile.mkdtemp(prefix="rtopt-eval-"))
+    outcome = evaluate_champions(
+        _bars(market_data, config.symbol), config.agent, folder, mlflow.experiment, mlflow.artifact_root
+    )
+    composed = outcome.table.get("composed[seed=0]", {})
+    context.log.info(f"composed policy on the test window: {composed}")
+    return MaterializeResult(
+        metadata={
+            "mlflow_run_id": outcome.run_id,
+            "report": MetadataValue.md(outcome.markdown),
+            "equity_plot": MetadataValue.path(str(outcome.plot)),
+            "composed_total_return": composed.get("total_return", float("nan")),
+            "buy_and_hold_total_return": outcome.table.get("buy_and_hold", {}).get("total_return", float("nan")),
+        }
+    )
+
+
+model_assets = [*model_assets, model_evaluation]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pandas as pd
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from assets.models import RegimeTrainingConfig, TrainingConfig, model_assets, ppo_agent, regime_model, strategy_bandit
+from assets.models import (
+    RegimeTrainingConfig,
+    TrainingConfig,
+    model_assets,
+    model_evaluation,
+    ppo_agent,
+    regime_model,
+    strategy_bandit,
+)
 from models.env import OBSERVATION_NAMES
 from models.marketdata.samples import SAMPLES
 from models.marketdata.schema import DataKind
@@ -31,7 +41,7 @@ def test_materialize_given_small_budget_registers_regime_ppo_and_bandit_as_champ
 
     result = materialize(
         model_assets,
-        selection=[regime_model.key, ppo_agent.key, strategy_bandit.key],
+        selection=[regime_model.key, ppo_agent.key, strategy_bandit.key, model_evaluation.key],
         resources=build_resources(rtopt_settings),
         instance=DagsterInstance.ephemeral(),
         run_config={
@@ -44,6 +54,10 @@ def test_materialize_given_small_budget_registers_regime_ppo_and_bandit_as_champ
     )
 
     assert result.success
+    evaluation = next(e for e in result.get_asset_materialization_events() if e.asset_key == model_evaluation.key)
+    report = evaluation.materialization.metadata["report"].value
+    assert "buy_and_hold" in report and "composed[seed=0]" in report
+    assert Path(evaluation.materialization.metadata["equity_plot"].value).stat().st_size > 0
     mlflow.set_tracking_uri(rtopt_settings.mlflow_tracking_uri)
     client = MlflowClient(rtopt_settings.mlflow_tracking_uri, rtopt_settings.mlflow_registry_uri)
     for name in ("rtopt-ppo", "rtopt-bandit", "rtopt-regime"):
