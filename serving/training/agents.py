@@ -27,6 +27,7 @@ from models.agents import (
     train_ddpg,
     train_ppo,
 )
+from models.device import DeviceManagerConfig, select_device
 from models.env import MarketReplay, TradingEnv, TradingEnvConfig
 
 Algorithm = Literal["ddpg", "ppo"]
@@ -65,6 +66,12 @@ class TrainedAgent:
     params: dict[str, object] = field(default_factory=dict)
 
 
+def torch_device() -> str:
+    """The device manager's choice, as SB3 takes it (an XLA/TPU choice trains on the CPU: SB3 has no XLA path)."""
+    choice = select_device(DeviceManagerConfig())
+    return choice.device if choice.kind in ("cuda", "mps") else "cpu"
+
+
 def split_rows(n: int, config: AgentTrainingConfig) -> tuple[tuple[int, int], tuple[int, int]]:
     """Chronological (train, validation) row ranges; the rest is left for out-of-sample evaluation."""
     train_end = int(n * config.train_fraction)
@@ -93,14 +100,15 @@ def train_agent(
     every = max(1, config.total_steps // 20)
     agent_config: DDPGConfig | PPOConfig
     model: TD3 | PPO
+    device = torch_device()
     if algorithm == "ddpg":
-        ddpg_config = DDPGConfig(seed=config.seed, learning_starts=min(1_000, config.total_steps // 4))
+        ddpg_config = DDPGConfig(seed=config.seed, learning_starts=min(1_000, config.total_steps // 4), device=device)
         model, agent_config = (
             train_ddpg(env, ddpg_config, config.total_steps, record, progress_every=every),
             ddpg_config,
         )
     else:
-        agent_config = PPOConfig(seed=config.seed)
+        agent_config = PPOConfig(seed=config.seed, device=device)
         model = train_ppo(env, agent_config, config.total_steps, record, progress_every=every)
     actor_dir = out_dir / algorithm
     export_actor(model, actor_dir)
