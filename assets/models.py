@@ -11,6 +11,7 @@ from mlflow.models import infer_signature
 
 from assets.features import offline_features
 from assets.resources import MarketDataResource, MlflowResource
+from models.bandit import context_layout
 from models.env import OBSERVATION_NAMES, MarketReplay
 from models.features import compute_features, events_frame
 from models.marketdata.schema import TIME, DataKind
@@ -160,6 +161,7 @@ def strategy_bandit(
         features.iloc[:end], events["close"].to_numpy()[:end], regimes[:end], run_config, split
     )
     context.log.info(f"bandit: {len(train.arms)} training decisions, {len(validation.arms)} validation decisions")
+    layout = context_layout(bandit.arms)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_bandit(bandit, Path(tmp) / "bandit.json")
         mlflow.activate()
@@ -176,7 +178,10 @@ def strategy_bandit(
                 metrics={"train_mean_reward_bps": train.mean_reward_bps, "decisions": float(len(validation.arms))},
                 validation_score=validation.mean_reward_bps,
                 artifacts={"bandit": path},
-                signature=None,
+                signature=infer_signature(
+                    pd.DataFrame(np.zeros((1, len(layout))), columns=list(layout)),
+                    pd.DataFrame({"arm": [bandit.arms[0]]}),
+                ),
                 feature_service=FEATURE_SERVICE,
                 data_start=events[TIME].iloc[0].isoformat(),
                 data_end=events[TIME].iloc[end - 1].isoformat(),

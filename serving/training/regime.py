@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
+from mlflow.models import ModelSignature, infer_signature
 
 from models.marketdata.schema import TIME
 from models.marketdata.simulator import REGIMES
@@ -42,6 +44,12 @@ class ScoredRegime:
     real_start: str
     real_end: str
 
+    @property
+    def signature(self) -> ModelSignature:
+        names = list(RegimeDetector.load(self.path).input_names)
+        example = pd.DataFrame(np.zeros((1, len(names))), columns=names)
+        return infer_signature(example, pd.DataFrame({"regime": [REGIMES[0].value]}))
+
     def record(self, symbol: str, feature_service: str) -> TrainingRecord:
         report = self.path.with_suffix(".md")
         report.write_text(self.report_md)
@@ -60,7 +68,7 @@ class ScoredRegime:
             metrics=metrics,
             validation_score=self.validation.accuracy,
             artifacts={"regime": self.path},
-            signature=None,
+            signature=self.signature,
             feature_service=feature_service,
             data_start=self.real_start,
             data_end=self.real_end,
