@@ -19,10 +19,12 @@ from assets.models import (
     regime_model,
     strategy_bandit,
 )
+from models.bandit import context_layout
 from models.env import OBSERVATION_NAMES
 from models.marketdata.samples import SAMPLES
 from models.marketdata.schema import DataKind
 from models.marketdata.store import MarketDataStore
+from models.strategies import build_strategies
 from orchestration.resources import build_resources
 from orchestration.settings import Settings
 from serving.registry.mlflow_registry import assign_alias, use_experiment
@@ -70,7 +72,9 @@ def test_materialize_given_small_budget_registers_regime_ppo_and_bandit_as_champ
     actions = model.predict(obs)
     assert list(actions.columns) == ["position", "entry_factor", "exit_factor"]
     assert ((actions["position"] >= -1) & (actions["position"] <= 1)).all()
-    arms = mlflow.pyfunc.load_model("models:/rtopt-bandit@champion").predict(pd.DataFrame(np.ones((1, 18))))
+    names = [s.name for s in build_strategies()]
+    contexts = pd.DataFrame(np.ones((1, 18)), columns=list(context_layout(names)))
+    arms = mlflow.pyfunc.load_model("models:/rtopt-bandit@champion").predict(contexts)
     assert arms["arm"].iloc[0] in {
         "momentum",
         "mean_reversion",
