@@ -77,15 +77,22 @@ def run_demo(settings: Settings) -> int:
 
 def _train(definitions: Definitions, instance: DagsterInstance) -> int:
     """Train and register every model on the BTC-PERP sample with small budgets."""
-    print("4/4 training_job: regime detector, DDPG, PPO, bandit -> MLflow registry (a few minutes)")
+    print("4/4 training_job: regime detector, DDPG, PPO, bandit -> MLflow registry; out-of-sample evaluation")
     started = time.perf_counter()
     result = definitions.resolve_job_def("training_job").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )
     for event in result.get_asset_materialization_events():
         meta = {k: v.value for k, v in event.materialization.metadata.items()}
-        name, version, alias = meta["registered_model"], meta["version"], meta["alias"]
-        print(f"    {name:<13} version {version:<3} alias {alias:<10} validation_score {meta['validation_score']:.4f}")
+        if "registered_model" in meta:
+            name, version, alias = meta["registered_model"], meta["version"], meta["alias"]
+            print(
+                f"    {name:<13} version {version:<3} alias {alias:<10} validation_score {meta['validation_score']:.4f}"
+            )
+        else:
+            composed, hold = meta["composed_total_return"], meta["buy_and_hold_total_return"]
+            print(f"    evaluation (test window, net of costs): composed {composed:+.2%}, buy-and-hold {hold:+.2%}")
+            print(f"    equity plot: {meta['equity_plot']}")
     status = "ok" if result.success else "FAILED"
     print(f"    training took {time.perf_counter() - started:.0f} s; run {result.run_id[:8]} {status}")
     return 0 if result.success else 1
