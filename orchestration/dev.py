@@ -4,40 +4,53 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 from orchestration.settings import Settings
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
 
 
-def run_dev(settings: Settings, dagster_port: int, mlflow_port: int) -> int:
+def _commands(settings: Settings, dagster_port: int, mlflow_port: int) -> list[list[str]]:
     bin_dir = Path(sys.executable).parent
     dagster = shutil.which("dagster", path=str(bin_dir)) or "dagster"
     mlflow = shutil.which("mlflow", path=str(bin_dir)) or "mlflow"
-    env = dict(os.environ)
-    mlflow_cmd = [
-        mlflow,
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(mlflow_port),
+    store = [
         "--backend-store-uri",
         settings.mlflow_tracking_uri,
         "--default-artifact-root",
         settings.mlflow_artifact_root,
     ]
-    dagster_cmd = [dagster, "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(dagster_port)]
+    return [
+        [mlflow, "server", "--host", "127.0.0.1", "--port", str(mlflow_port), *store],
+        [dagster, "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(dagster_port)],
+    ]
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev(settings: Settings, dagster_port: int, mlflow_port: int) -> int:
+    """Start both UIs; Ctrl-C or SIGTERM stops both (and their children)."""
     print(f"Dagster UI: http://127.0.0.1:{dagster_port}   MLflow UI: http://127.0.0.1:{mlflow_port}")
     print("Ctrl-C stops both.")
-    mlflow_proc = subprocess.Popen(mlflow_cmd, env=env)
+    signal.signal(signal.SIGTERM, _stop)
+    env = dict(os.environ)
+    processes = [
+        subprocess.Popen(cmd, env=env, start_new_session=True) for cmd in _commands(settings, dagster_port, mlflow_port)
+    ]
     try:
-        return subprocess.call(dagster_cmd, env=env)
+        return processes[1].wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        mlflow_proc.terminate()
-        mlflow_proc.wait(timeout=30)
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=60)
