@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from models.strategies.base import (
     JSONScalar,
@@ -39,6 +40,36 @@ def _side_word(side: int) -> str:
     return {1: "long", -1: "short", 0: "flat"}[side]
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=_Named)
+
+
+class _HeldSide(Generic[ConfigT]):
+    """State shared by the band strategies: their config and the side they hold (-1, 0 or 1)."""
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+        self.side = 0
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def reset(self) -> None:
+        self.side = 0
+
+    def state_dict(self) -> StateDict:
+        return {"side": self.side}
+
+    def load_state_dict(self, state: Mapping[str, JSONScalar]) -> None:
+        check_state(self.name, state, ("side",))
+        self.side = state_int(self.name, state, "side", _SIDES)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MomentumConfig:
     """Time-series momentum (Moskowitz, Ooi and Pedersen 2012) on a volatility-scaled return."""
@@ -64,16 +95,11 @@ class MomentumConfig:
         _check_bands("MomentumConfig", self.entry_z, self.exit_z, self.full_z)
 
 
-class Momentum:
+class Momentum(_HeldSide[MomentumConfig]):
     """Follows a return that is large against its volatility, confirmed by the trend; held with hysteresis."""
 
     def __init__(self, config: MomentumConfig | None = None) -> None:
-        self.config = config or MomentumConfig()
-        self.side = 0
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+        super().__init__(config or MomentumConfig())
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
@@ -93,16 +119,6 @@ class Momentum:
         reason = f"{_side_word(side)}: {c.return_feature} is {z:+.3f} sigma (enter {c.entry_z}, exit {c.exit_z}){why}"
         return Signal(strategy=c.name, target_position=target, active=True, reason=reason)
 
-    def reset(self) -> None:
-        self.side = 0
-
-    def state_dict(self) -> StateDict:
-        return {"side": self.side}
-
-    def load_state_dict(self, state: Mapping[str, JSONScalar]) -> None:
-        check_state(self.name, state, ("side",))
-        self.side = state_int(self.name, state, "side", _SIDES)
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MeanReversionConfig:
@@ -120,16 +136,11 @@ class MeanReversionConfig:
         _check_bands("MeanReversionConfig", self.entry_z, self.exit_z, self.full_z)
 
 
-class MeanReversion:
+class MeanReversion(_HeldSide[MeanReversionConfig]):
     """Short above ``+entry_z``, long below ``-entry_z``, flat again once ``|z|`` falls to ``exit_z``."""
 
     def __init__(self, config: MeanReversionConfig | None = None) -> None:
-        self.config = config or MeanReversionConfig()
-        self.side = 0
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+        super().__init__(config or MeanReversionConfig())
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
@@ -141,16 +152,6 @@ class MeanReversion:
         target = self.side * min(1.0, abs(z) / c.full_z)
         reason = f"{_side_word(self.side)}: {c.zscore_feature}={z:+.3f} (enter {c.entry_z}, exit {c.exit_z})"
         return Signal(strategy=c.name, target_position=target, active=True, reason=reason)
-
-    def reset(self) -> None:
-        self.side = 0
-
-    def state_dict(self) -> StateDict:
-        return {"side": self.side}
-
-    def load_state_dict(self, state: Mapping[str, JSONScalar]) -> None:
-        check_state(self.name, state, ("side",))
-        self.side = state_int(self.name, state, "side", _SIDES)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
