@@ -192,6 +192,12 @@ class LinUCB:
             raise ValueError("context: not finite (a NaN or inf in the context?)")
         self._counts[a] += 1
 
+    def estimate(self, arm: int | str, context: FloatArray) -> tuple[float, float]:
+        """The arm's ridge estimate ``theta^T x`` and its confidence width ``sqrt(x^T A^-1 x)`` (no copies)."""
+        a, x = self._arm_index(arm), self._vector(context)
+        width_sq = float(x @ self._a_inv[a] @ x)
+        return float(self._theta[a] @ x), math.sqrt(width_sq) if width_sq > 0.0 else 0.0
+
     def a_inv(self, arm: int | str) -> FloatArray:
         """A copy of the arm's ``A^{-1}``."""
         a_inv: FloatArray = self._a_inv[self._arm_index(arm)].copy()

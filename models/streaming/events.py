@@ -64,6 +64,8 @@ class Reason(StrEnum):
     CROSSED_QUOTE = "crossed_quote"
     FUTURE_TIMESTAMP = "future_timestamp"
     LATE = "late"
+    DUPLICATE = "duplicate"
+    UNKNOWN_SYMBOL = "unknown_symbol"
 
 
 class EventRejected(ValueError):  # noqa: N818 - the pipeline's name for a refusal; it is not an internal error

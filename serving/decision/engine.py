@@ -1,0 +1,420 @@
+"""The DecisionEngine: one object from market event to executed, audited decision.
+
+    event -> validate -> streaming features (per symbol) -> regime -> bandit picks a strategy
+          -> the strategy's signal -> actor sizes it -> risk controls -> Decision -> audit -> broker
+
+Backtests, paper trading, the Ray Serve deployment and the Python API all call ``process`` on this
+object, so the same events give the same decisions whichever door they came in by.
+
+Per event, in order (causal: nothing reads a later event):
+
+1. the event is validated (``parse_event``); a bad one raises ``EventRejected`` with a reason, is
+   counted and kept (``rejects``, and the audit log when there is one);
+2. the paper broker works the symbol's last order against this event and marks the position; the
+   realised net PnL (bps) is the reward of the decision that sent it, for the bandit that chose it;
+3. the symbol's streaming feature state folds the event in (``KeyedProcessor``: dedup, ordering);
+4. each policy (champion, shadows) updates its regime tracker; the strategies' signals are computed
+   once and shared by all policies;
+5. each policy proposes a target; risk controls cut or deny it; the champion's order goes to the
+   broker, each shadow's to its own simulated broker (recorded, scored, never executed).
+
+A decision holds (``HoldReason``) while features warm up, when the event is older than
+``max_feature_age`` against the engine's clock, or when no strategy can act.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from models.env.config import RewardConfig
+from models.env.replay import VOLATILITY_FEATURE
+from models.evaluation.backtest import FeatureRow as FeatureMap
+from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
+from models.strategies import Strategy, build_strategies
+from models.streaming.events import EventRejected, MarketEvent, Reason, parse_event
+from models.streaming.processor import KeyedProcessor, StreamConfig
+from serving.decision.audit import AuditLog, AuditWriteError
+from serving.decision.broker import BrokerConfig, PaperBroker, StepResult, Tick, quote_of
+from serving.decision.bundle import ModelBundle
+from serving.decision.policy import BundlePolicy, PolicyConfig, Proposal
+from serving.decision.records import Action, Decision, HoldReason
+from serving.decision.risk import RiskConfig, RiskMonitor, TradingState
+
+Clock = Literal["wall", "market"]
+_NAN = math.nan
+_FEATURE_INDEX = {name: i for i, name in enumerate((*FEATURE_NAMES, *PAIR_FEATURE_NAMES))}
+_PAIR_NANS = [_NAN] * len(PAIR_FEATURE_NAMES)
+_VOL_INDEX = FEATURE_NAMES.index(VOLATILITY_FEATURE)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineConfig:
+    """The decision path's settings; every part has its own frozen config."""
+
+    symbols: frozenset[str] = frozenset()
+    """Symbols this engine decides for; empty accepts any symbol."""
+    clock: Clock = "wall"
+    """Feature age is measured against the wall clock (live) or the newest event time seen (replays)."""
+    max_feature_age: timedelta = timedelta(minutes=5)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    """Shaping of the transitions handed to online learning (the env's reward terms)."""
+    kept_rejects: int = 10_000
+    """Rejected events kept in memory with their reason (all of them go to the audit log too)."""
+    kept_shadow_decisions: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.clock not in ("wall", "market"):
+            raise ValueError(f"clock: must be 'wall' or 'market', got {self.clock!r}")
+        if self.max_feature_age <= timedelta(0):
+            raise ValueError(f"max_feature_age: must be > 0, got {self.max_feature_age}")
+
+
+class RejectedEvent(NamedTuple):
+    received_ns: int
+    reason: str
+    detail: str
+    payload: str
+
+
+class TransitionSink:
+    """Where the champion's live transitions go for online learning (``models.agents.OnlineDDPG.observe``)."""
+
+    def observe(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None:
+        raise NotImplementedError
+
+
+@dataclass(slots=True)
+class _Role:
+    name: str
+    policy: BundlePolicy
+    broker: PaperBroker
+    risk: RiskMonitor
+    decisions: int = 0
+    agreements: int = 0
+    paired_bps: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100_000))
+    recent: deque[Decision] = field(default_factory=lambda: deque(maxlen=10_000))
+
+
+class DecisionEngine:
+    """See the module docstring. Thread-safe: one lock orders events, swaps and status reads."""
+
+    def __init__(
+        self,
+        champion: ModelBundle,
+        config: EngineConfig | None = None,
+        *,
+        audit: AuditLog | None = None,
+        feature_sink: Callable[[str, int, np.ndarray], None] | None = None,
+        transitions: TransitionSink | None = None,
+        strategy_factory: Callable[[], Sequence[Strategy]] = build_strategies,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.audit, self.feature_sink, self.transitions = audit, feature_sink, transitions
+        self._strategy_factory = strategy_factory
+        self.processor = KeyedProcessor(self.config.stream)
+        self.risk = RiskMonitor(self.config.risk)
+        self._champion = _Role("champion", BundlePolicy(champion, self.config.policy), self._broker(), self.risk)
+        self._shadows: dict[str, _Role] = {}
+        self._strategies: dict[str, Sequence[Strategy]] = {}
+        self._lock = threading.RLock()
+        self._market_ns = 0
+        self._last_obs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.rejects: deque[RejectedEvent] = deque(maxlen=self.config.kept_rejects)
+        self.reject_counts: dict[str, int] = {}
+        self.decisions_generated = 0
+        self._check_arms(champion)
+
+    def _broker(self) -> PaperBroker:
+        return PaperBroker(self.config.broker)
+
+    def _check_arms(self, bundle: ModelBundle) -> None:
+        arms = tuple(s.name for s in self._strategy_factory())
+        if arms != bundle.bandit.arms:
+            raise ValueError(f"bundle: its bandit's arms {bundle.bandit.arms} differ from the strategies {arms}")
+
+    # -- the hot path ---------------------------------------------------------------------------------
+
+    def process(self, payload: MarketEvent | Mapping[str, Any] | bytes | str) -> Decision:
+        """One event -> the champion's decision (shadows decide too, recorded). Raises ``EventRejected``."""
+        started = time.perf_counter_ns()
+        with self._lock:
+            event, vector = self._accept(payload)
+            return self._decide_event(event, vector, started)
+
+    def process_batch(self, payloads: Sequence[Any]) -> list[Decision | EventRejected]:
+        """Every event in order; a rejected one gives its ``EventRejected`` in its place, the rest go on."""
+        out: list[Decision | EventRejected] = []
+        for payload in payloads:
+            try:
+                out.append(self.process(payload))
+            except EventRejected as rejected:
+                out.append(rejected)
+        return out
+
+    def _accept(self, payload: MarketEvent | Mapping[str, Any] | bytes | str) -> tuple[MarketEvent, np.ndarray]:
+        try:
+            event = payload if isinstance(payload, MarketEvent) else parse_event(payload, now_ns=time.time_ns())
+            if self.config.symbols and event.symbol not in self.config.symbols:
+                raise EventRejected(Reason.UNKNOWN_SYMBOL, f"symbol: {event.symbol!r} is not served here")
+            processed = self.processor.process([event])
+            if processed.rejected:
+                raise processed.rejected[0][1]
+            if not processed.rows:
+                raise EventRejected(Reason.DUPLICATE, f"event_id: {event.event_id!r} at {event.timestamp_ns} seen")
+        except EventRejected as rejected:
+            self._reject(payload, rejected)
+            raise
+        return event, processed.rows[0].vector
+
+    def _reject(self, payload: object, rejected: EventRejected) -> None:
+        text = payload.to_json().decode() if isinstance(payload, MarketEvent) else str(payload)[:2_000]
+        record = RejectedEvent(time.time_ns(), rejected.reason.value, rejected.detail, text)
+        self.rejects.append(record)
+        self.reject_counts[record.reason] = self.reject_counts.get(record.reason, 0) + 1
+        if self.audit is not None:
+            self._audit("reject", record._asdict())
+
+    def _decide_event(self, event: MarketEvent, vector: np.ndarray, started: int) -> Decision:
+        symbol = event.symbol
+        self._market_ns = max(self._market_ns, event.timestamp_ns)
+        tick = Tick(event.timestamp_ns, event.close, event.high, event.low, event.bid, event.ask)
+        roles = [self._champion, *self._shadows.values()]
+        steps = [role.broker.on_event(symbol, tick) for role in roles]
+        for role, step in zip(roles, steps, strict=True):
+            role.policy.observe(symbol, step.net_bps)
+        if self.feature_sink is not None:
+            self.feature_sink(symbol, event.timestamp_ns, vector)
+        features = FeatureMap(_FEATURE_INDEX, [*vector.tolist(), *_PAIR_NANS])
+        for role in roles:
+            role.policy.track_regime(symbol, vector, high=event.high, low=event.low, volume=event.volume)
+        targets, active = self._signals(symbol, features)
+        hold = self._hold_reason(event, vector, active)
+        snapshot = features_dict(vector)
+        decisions = [
+            self._decide(role, event, tick, features, vector, snapshot, targets, active, hold, started)
+            for role in roles
+        ]
+        self._learn_online(symbol, steps[0], vector, hold)
+        for role, decision in zip(roles[1:], decisions[1:], strict=True):
+            self._score_shadow(role, steps[0], step_of(steps, roles, role), decision, decisions[0])
+        self.decisions_generated += 1
+        return decisions[0]
+
+    def _signals(self, symbol: str, features: FeatureMap) -> tuple[list[float], list[bool]]:
+        strategies = self._strategies.get(symbol)
+        if strategies is None:
+            strategies = self._strategies[symbol] = tuple(self._strategy_factory())
+        signals = [s.on_features(features) for s in strategies]
+        return [s.target_position for s in signals], [s.active for s in signals]
+
+    def _hold_reason(self, event: MarketEvent, vector: np.ndarray, active: list[bool]) -> HoldReason:
+        if not np.isfinite(vector).all():
+            return HoldReason.WARMING_UP
+        now = time.time_ns() if self.config.clock == "wall" else self._market_ns
+        if now - event.timestamp_ns > self.config.max_feature_age // timedelta(microseconds=1) * 1000:
+            return HoldReason.STALE_FEATURES
+        if not any(active):
+            return HoldReason.NO_ACTIVE_STRATEGY
+        return HoldReason.NONE
+
+    def _decide(
+        self,
+        role: _Role,
+        event: MarketEvent,
+        tick: Tick,
+        features: FeatureMap,
+        vector: np.ndarray,
+        snapshot: Mapping[str, float],
+        targets: list[float],
+        active: list[bool],
+        hold: HoldReason,
+        started: int,
+    ) -> Decision:
+        symbol, broker, policy = event.symbol, role.broker, role.policy
+        position, entry_price = broker.position(symbol), broker.entry_price(symbol)
+        proposal: Proposal | None = None
+        if hold is HoldReason.NONE:
+            proposal = policy.propose(
+                symbol, features, vector, targets, active, position=position, entry_price=entry_price, close=event.close
+            )
+        target = position if proposal is None else proposal.target
+        verdict = role.risk.check(
+            position=position, target=target, daily_pnl=broker.daily_pnl(), gross_exposure=broker.gross_exposure()
+        )
+        entry_f = proposal.entry_factor if proposal else 0.0
+        exit_f = proposal.exit_factor if proposal else 0.0
+        orders = broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
+        traded = orders.exit_qty + orders.entry_qty
+        if hold is HoldReason.NONE and traded == 0.0:
+            hold = HoldReason.RISK if verdict.reason else HoldReason.NO_CHANGE
+        if traded == 0.0 and proposal is not None:
+            policy.forget_pending(symbol)
+        bid, ask = quote_of(tick, broker.execution.fallback_half_spread)
+        decision = Decision(
+            decision_id=f"{symbol}:{event.timestamp_ns}:{event.event_id}:{role.name}",
+            symbol=symbol,
+            timestamp_ns=event.timestamp_ns,
+            action=Action.BUY if traded > 0.0 else Action.SELL if traded < 0.0 else Action.HOLD,
+            position_size=position + traded,
+            previous_position=position,
+            entry_price=broker.execution.limit_price(orders.entry_qty, entry_f, bid, ask) if orders.entry_qty else _NAN,
+            exit_price=broker.execution.limit_price(orders.exit_qty, exit_f, bid, ask) if orders.exit_qty else _NAN,
+            confidence=proposal.confidence if proposal else 0.0,
+            expected_return=proposal.expected_return if proposal else 0.0,
+            risk_score=verdict.risk_score,
+            strategy=proposal.choice.name if proposal else "",
+            regime=(proposal.regime if proposal else policy.last_regime(symbol)).value,
+            hold_reason=hold,
+            risk_reason=verdict.reason,
+            explored=proposal.choice.explored if proposal else False,
+            propensity=proposal.choice.propensity if proposal else 1.0,
+            role=role.name,
+            model_versions=policy.bundle.versions,
+            features=snapshot,
+            latency_us=(time.perf_counter_ns() - started) / 1e3,
+        )
+        if role is self._champion and self.audit is not None:
+            self._audit("decision", decision.to_dict())
+        broker.submit(symbol, orders, bid, ask, _volatility(vector))
+        if proposal is not None and role is self._champion:
+            self._last_obs[symbol] = (proposal.observation, np.array([verdict.target, entry_f, exit_f], np.float32))
+        role.decisions += 1
+        return decision
+
+    def _audit(self, kind: str, payload: Mapping[str, Any]) -> None:
+        assert self.audit is not None
+        try:
+            self.audit.append(kind, payload)
+        except AuditWriteError:
+            # No unaudited decision: stop trading before anything else happens.
+            self.risk.kill("audit write failed")
+            self._champion.broker.cancel_all()
+            raise
+
+    def _learn_online(self, symbol: str, step: StepResult, vector: np.ndarray, hold: HoldReason) -> None:
+        """Hand the champion's last (obs, action) and its shaped reward to online learning."""
+        last = self._last_obs.pop(symbol, None)
+        if self.transitions is None or last is None or hold in (HoldReason.WARMING_UP, HoldReason.STALE_FEATURES):
+            return
+        obs, action = last
+        broker, cfg, held = self._champion.broker, self.config.reward, abs(step.position)
+        volatility = _volatility(vector)
+        reward = step.net_bps - cfg.inventory_penalty * held * held - cfg.volatility_penalty * held * volatility
+        reward -= cfg.time_decay * held
+        next_obs = self._champion.policy.observations.build(
+            vector,
+            position=step.position,
+            entry_price=broker.entry_price(symbol),
+            close=broker.last_price(symbol),
+            regime=None,
+        )
+        self.transitions.observe(obs, action, reward, next_obs, False)
+
+    def _score_shadow(
+        self, role: _Role, champion_step: StepResult, step: StepResult, decision: Decision, champion: Decision
+    ) -> None:
+        role.agreements += int(decision.action is champion.action)
+        role.paired_bps.append((champion_step.net_bps, step.net_bps))
+        role.recent.append(decision)
+
+    # -- models ---------------------------------------------------------------------------------------
+
+    def swap(self, bundle: ModelBundle) -> None:
+        """Hot-swap the champion: the next event decides with ``bundle``; per-symbol state carries over.
+
+        Feature state, strategy state, positions and the broker are untouched; the arm-PnL trackers carry
+        over; the regime trackers and the online-learned bandit carry over when their model version is
+        unchanged (a new detector or bandit starts from its registered state).
+        """
+        self._check_arms(bundle)
+        policy = BundlePolicy(bundle, self.config.policy)
+        with self._lock:
+            policy.adopt(self._champion.policy)
+            self._champion.policy = policy
+
+    def set_shadow(self, name: str, bundle: ModelBundle | None) -> None:
+        """Start (or replace, or with None stop) shadowing ``bundle`` under ``name``; it starts flat."""
+        with self._lock:
+            if bundle is None:
+                self._shadows.pop(name, None)
+                return
+            self._check_arms(bundle)
+            policy = BundlePolicy(bundle, self.config.policy)
+            policy.adopt(self._champion.policy)
+            self._shadows[name] = _Role(name, policy, self._broker(), RiskMonitor(self.config.risk))
+
+    @property
+    def champion(self) -> ModelBundle:
+        return self._champion.policy.bundle
+
+    @property
+    def shadows(self) -> dict[str, ModelBundle]:
+        return {name: role.policy.bundle for name, role in self._shadows.items()}
+
+    def kill(self, cause: str) -> None:
+        with self._lock:
+            self.risk.kill(cause)
+            self._champion.broker.cancel_all()
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    def shadow_metrics(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name, role in self._shadows.items():
+            champion_equity = sum(c for c, _ in role.paired_bps)
+            shadow_equity = sum(s for _, s in role.paired_bps)
+            out[name] = {
+                "versions": dict(role.policy.bundle.versions),
+                "decisions": role.decisions,
+                "agreement_rate": role.agreements / role.decisions if role.decisions else math.nan,
+                "delta_pnl_bps": shadow_equity - champion_equity,
+                "shadow_pnl": role.broker.equity(),
+                "shadow_positions": {s: p["position"] for s, p in role.broker.positions().items()},
+            }
+        return out
+
+    def status(self) -> dict[str, Any]:
+        """The seed's fields (status, active_models, decisions_generated, daily_pnl) and the rest."""
+        with self._lock:
+            broker = self._champion.broker
+            return {
+                "status": "halted" if self.risk.state is TradingState.HALTED else "running",
+                "trading_state": self.risk.state.value,
+                "active_models": dict(self._champion.policy.bundle.versions),
+                "decisions_generated": self.decisions_generated,
+                "daily_pnl": broker.daily_pnl(),
+                "total_pnl": broker.equity(),
+                "positions": broker.positions(),
+                "shadow": self.shadow_metrics(),
+                "rejected": dict(self.reject_counts),
+                "risk_events": [
+                    {**c._asdict(), "previous": c.previous.value, "state": c.state.value} for c in self.risk.changes
+                ],
+                "bandit": self._champion.policy.stats(),
+            }
+
+
+def step_of(steps: list[StepResult], roles: list[_Role], role: _Role) -> StepResult:
+    return steps[roles.index(role)]
+
+
+def features_dict(vector: np.ndarray) -> dict[str, float]:
+    return dict(zip(FEATURE_NAMES, vector.tolist(), strict=True))
+
+
+def _volatility(vector: np.ndarray) -> float:
+    value = float(vector[_VOL_INDEX])
+    return value if value == value else 0.0

@@ -1,0 +1,153 @@
+"""One policy over a model bundle: regime -> bandit picks the arm -> the arm's signal -> the actor sizes it.
+
+The composition is ``models.evaluation.policies.ComposedPolicy``'s: the strategy decides the direction
+and conviction, the actor how much of it to take (``target = signal * |size|``) and how aggressively to
+price the legs. The champion and each shadow own one ``BundlePolicy`` apiece: their own copy of the
+bandit (which keeps learning online from its own simulated or real fills), their own regime trackers,
+their own per-arm PnL trackers. The strategies' signals are model-free and computed once per event by
+the engine, so every policy reads the same immutable input.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from models.bandit import DEFAULT_CONTEXT, ArmPnlTracker, Choice, ContextConfig, build_context
+from models.env.observation import ObservationBuilder
+from models.marketdata.simulator import REGIMES, Regime
+from models.regime.detector import RegimeEstimate, RegimeTracker
+from serving.decision.bundle import ModelBundle
+
+FloatArray = npt.NDArray[np.float64]
+_REGIME_CODE = {regime: code for code, regime in enumerate(REGIMES)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyConfig:
+    observation_clip: float = 10.0
+    """The env's ``observation_clip``: the actor was trained on observations clipped to it."""
+    context: ContextConfig = DEFAULT_CONTEXT
+
+
+class Proposal(NamedTuple):
+    """What a policy wants at one event, before risk and veto."""
+
+    target: float
+    entry_factor: float
+    exit_factor: float
+    choice: Choice
+    confidence: float
+    expected_return: float
+    regime: Regime
+    observation: npt.NDArray[np.float32]
+
+
+class _SymbolPolicyState:
+    __slots__ = ("pending", "regime", "tracker")
+
+    def __init__(self, detector_tracker: RegimeTracker, arms: tuple[str, ...], decay: float) -> None:
+        self.regime = detector_tracker
+        self.tracker = ArmPnlTracker(arms, decay)
+        self.pending: tuple[int, FloatArray] | None = None
+
+
+class BundlePolicy:
+    """A bundle plus the state it learns and tracks per symbol (see the module docstring)."""
+
+    def __init__(self, bundle: ModelBundle, config: PolicyConfig | None = None) -> None:
+        self.config = config or PolicyConfig()
+        self.bundle = bundle
+        self.bandit = copy.deepcopy(bundle.bandit)
+        self.observations = ObservationBuilder(bundle.scaler, clip=self.config.observation_clip)
+        self._symbols: dict[str, _SymbolPolicyState] = {}
+        self._context = np.empty(self.bandit.config.dim)
+        self._last_regime: dict[str, RegimeEstimate] = {}
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        return self.bandit.arms
+
+    def _state(self, symbol: str) -> _SymbolPolicyState:
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = _SymbolPolicyState(self.bundle.detector.tracker(), self.arms, self.config.context.pnl_decay)
+            self._symbols[symbol] = state
+        return state
+
+    def observe(self, symbol: str, net_bps: float) -> None:
+        """The outcome of this policy's last decision on ``symbol``: the bandit's reward, the arm's PnL."""
+        state = self._state(symbol)
+        if state.pending is None:
+            return
+        arm, context = state.pending
+        state.pending = None
+        state.tracker.update(arm, net_bps)
+        self.bandit.update(arm, context, net_bps)
+
+    def track_regime(self, symbol: str, features: FloatArray, *, high: float, low: float, volume: float) -> Regime:
+        """Fold the event into the symbol's regime tracker (every event, warm or not)."""
+        estimate = self._state(symbol).regime.update(features, high=high, low=low, volume=volume)
+        self._last_regime[symbol] = estimate
+        return estimate.regime
+
+    def last_regime(self, symbol: str) -> Regime:
+        return self._last_regime[symbol].regime
+
+    def propose(
+        self,
+        symbol: str,
+        features: Mapping[str, float],
+        vector: FloatArray,
+        targets: list[float],
+        active: list[bool],
+        *,
+        position: float,
+        entry_price: float,
+        close: float,
+    ) -> Proposal:
+        """The bandit's arm, its signal sized by the actor; at least one arm must be active."""
+        state = self._state(symbol)
+        regime = self._last_regime[symbol].regime
+        context = build_context(features, regime, state.tracker.values, self.config.context, out=self._context)
+        choice = self.bandit.select(context, mask=active)
+        obs = self.observations.build(
+            vector, position=position, entry_price=entry_price, close=close, regime=_REGIME_CODE[regime]
+        )
+        raw = np.asarray(self.bundle.actor(obs), dtype=np.float64).reshape(-1)
+        if raw.shape != (3,) or not np.isfinite(raw).all():
+            raise ValueError(f"actor: expected 3 finite values [size, entry, exit], got {raw.tolist()}")
+        size, entry, exit_ = raw.tolist()
+        entry, exit_ = min(1.0, max(0.0, entry)), min(1.0, max(0.0, exit_))
+        target = max(-1.0, min(1.0, targets[choice.arm] * abs(size)))
+        mean, width = self.bandit.estimate(choice.arm, context)
+        state.pending = (choice.arm, context.copy())
+        return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs)
+
+    def forget_pending(self, symbol: str) -> None:
+        """The decision will not be executed (held, denied): its outcome must not train the bandit."""
+        self._state(symbol).pending = None
+
+    def adopt(self, previous: BundlePolicy) -> None:
+        """Carry the per-symbol state of ``previous`` over a hot-swap (see ``DecisionEngine.swap``)."""
+        same_detector = previous.bundle.versions["regime"] == self.bundle.versions["regime"]
+        same_bandit = previous.bundle.versions["bandit"] == self.bundle.versions["bandit"]
+        if same_bandit:
+            self.bandit = previous.bandit
+        for symbol, old in previous._symbols.items():
+            state = self._state(symbol)
+            if same_detector:
+                state.regime = old.regime
+                if symbol in previous._last_regime:
+                    self._last_regime[symbol] = previous._last_regime[symbol]
+            if old.tracker.arms == state.tracker.arms:
+                state.tracker.load_state_dict(old.tracker.state_dict())
+            state.pending = old.pending if same_bandit else None
+
+    def stats(self) -> dict[str, Any]:
+        return {"bandit_counts": dict(zip(self.arms, self.bandit.counts, strict=True))}

@@ -1,0 +1,123 @@
+"""Immutable records of the decision path: the Decision, and why a decision holds.
+
+A Decision is built once per event and never changed: the audit trail, the Serve response, the
+backtest and the Python API all read the same object. ``to_dict`` is its JSON form; NaN features
+(warm-up) become ``null`` there, since JSON has no NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What the decision does to the position: BUY raises it, SELL lowers it, HOLD leaves it."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+    HOLD = "HOLD"
+
+
+class HoldReason(StrEnum):
+    """Why a decision holds although a model might have wanted to trade."""
+
+    NONE = ""
+    WARMING_UP = "warming_up"
+    """The symbol's features are not all defined yet (rolling windows still filling)."""
+    STALE_FEATURES = "stale_features"
+    """The event is older than ``max_feature_age`` against the engine's clock."""
+    NO_ACTIVE_STRATEGY = "no_active_strategy"
+    NO_CHANGE = "no_change"
+    """The target is within ``min_trade`` of the current position."""
+    RISK = "risk"
+    """A risk control denied or cut the order; ``Decision.risk_reason`` says which."""
+    VETOED = "vetoed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Decision:
+    """One decision for one event (the seed's fields first)."""
+
+    decision_id: str
+    """Deterministic: the symbol, the event's key and the policy role, so replays give the same ids."""
+    symbol: str
+    timestamp_ns: int
+    """Event time of the event decided on (UTC epoch nanoseconds)."""
+    action: Action
+    position_size: float
+    """Target position after the order, as a signed fraction of the maximum position, in [-1, 1]."""
+    previous_position: float
+    entry_price: float
+    """Limit price of the leg that opens or adds (NaN when there is none)."""
+    exit_price: float
+    """Limit price of the leg that reduces (NaN when there is none)."""
+    confidence: float
+    """In (0, 1]: ``1 / (1 + w)`` with ``w`` the bandit's confidence width for the chosen arm."""
+    expected_return: float
+    """The bandit's estimate of the chosen strategy's next-step PnL, as a fraction of the maximum notional."""
+    risk_score: float
+    """In [0, 1]: how much of the tightest risk limit the position after this decision would use."""
+    strategy: str
+    regime: str
+    vetoed: bool = False
+    veto_reason: str = ""
+    hold_reason: HoldReason = HoldReason.NONE
+    risk_reason: str = ""
+    explored: bool = False
+    propensity: float = 1.0
+    """Probability the bandit had of choosing ``strategy`` (for off-policy evaluation)."""
+    role: str = "champion"
+    """"champion" (executed) or "shadow" (recorded and scored on simulated fills, never executed)."""
+    model_versions: Mapping[str, str] = field(default_factory=dict)
+    features: Mapping[str, float] = field(default_factory=dict)
+    explanation: Mapping[str, Any] | None = None
+    latency_us: float = 0.0
+
+    @property
+    def event_time(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ns / 1e9, tz=UTC)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; NaN and infinities become None."""
+        return {
+            "decision_id": self.decision_id,
+            "symbol": self.symbol,
+            "timestamp_ns": self.timestamp_ns,
+            "event_time": self.event_time.isoformat(),
+            "action": self.action.value,
+            "position_size": self.position_size,
+            "previous_position": self.previous_position,
+            "entry_price": _finite(self.entry_price),
+            "exit_price": _finite(self.exit_price),
+            "confidence": self.confidence,
+            "expected_return": self.expected_return,
+            "risk_score": self.risk_score,
+            "strategy": self.strategy,
+            "regime": self.regime,
+            "vetoed": self.vetoed,
+            "veto_reason": self.veto_reason,
+            "hold_reason": self.hold_reason.value,
+            "risk_reason": self.risk_reason,
+            "explored": self.explored,
+            "propensity": self.propensity,
+            "role": self.role,
+            "model_versions": dict(self.model_versions),
+            "features": {k: _finite(v) for k, v in self.features.items()},
+            "explanation": None if self.explanation is None else dict(self.explanation),
+            "latency_us": self.latency_us,
+        }
+
+    def comparable(self) -> dict[str, Any]:
+        """``to_dict`` without the latency: what must be identical across the backtest, HTTP and the Python API."""
+        out = self.to_dict()
+        del out["latency_us"]
+        return out
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
