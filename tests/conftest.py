@@ -30,3 +30,28 @@ def rtopt_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     settings = load_settings()
     prepare(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def decision_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model bundle trained once per session on the first 60% of the shipped BTC-PERP week (small budgets)."""
+    from models.marketdata.samples import SAMPLES
+    from serving.decision.training import BundleTrainingConfig, train_bundle
+
+    sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
+    frame = sample.load().frame
+    folder = tmp_path_factory.mktemp("decision-bundle")
+    config = BundleTrainingConfig(agent_steps=1024, regime_bars=1_000, seed=0)
+    train_bundle(frame.iloc[: int(len(frame) * 0.6)], sample.kind, folder, config)
+    return folder / "bundle"
+
+
+@pytest.fixture(scope="session")
+def btc_events() -> list[dict[str, object]]:
+    """The shipped BTC-PERP bars from 60% on (the part the bundle never saw), as wire payloads."""
+    from models.marketdata.samples import SAMPLES
+    from serving.decision.replay import frame_payloads
+
+    sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
+    frame = sample.load().frame
+    return frame_payloads(frame.iloc[int(len(frame) * 0.6) :], "BTC-PERP")
