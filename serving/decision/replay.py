@@ -21,7 +21,15 @@ def frame_payloads(frame: pd.DataFrame, symbol: str) -> list[dict[str, Any]]:
 
     Event ids are the row's position in the frame prefixed by the symbol: stable across runs and doors.
     """
-    stamps = pd.DatetimeIndex(frame[TIME]).as_unit("ns").asi8.tolist()
+    stamps = (
+        pd.DatetimeIndex(frame[TIME])
+        .tz_convert("UTC")
+        .as_unit("ns")
+        .tz_localize(None)
+        .to_numpy()
+        .astype("int64")
+        .tolist()
+    )
     columns = [name for name in _FIELDS if name in frame.columns]
     values = frame[columns].to_numpy(dtype=float).tolist()
     out = []
