@@ -1,0 +1,43 @@
+"""The Serve application's settings: one frozen pydantic model, validated where ``serve run`` passes args in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServeConfig(BaseModel):
+    """Everything ``build_app`` needs; ``serve run serving.serve.app:build_app key=value`` sets any field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mlflow_tracking_uri: str
+    """Where the registry lives; the shards load ``champion`` and ``challenger`` from it."""
+    model_cache: str
+    """Local folder the registered artifacts are fetched into (weights files only)."""
+    agent: Literal["ppo", "ddpg"] = "ppo"
+    shards: int = Field(default=1, ge=1, le=64)
+    """Decision deployments; a symbol always goes to shard ``partition_of(symbol, shards)``."""
+    symbols: tuple[str, ...] = ()
+    """Symbols served; empty serves any symbol."""
+    clock: Literal["wall", "market"] = "wall"
+    """``market`` for replays of history (feature age against the newest event time)."""
+    max_feature_age_s: float = Field(default=300.0, gt=0)
+    max_batch: int = Field(default=10_000, ge=1)
+    """Events in one request; a larger request gets 413."""
+    max_ongoing_requests: int = Field(default=32, ge=1)
+    max_queued_requests: int = Field(default=256, ge=1)
+    """Requests waiting per deployment beyond the ongoing ones; more get 503 (bounded, never a backlog)."""
+    ingress_replicas: int = Field(default=1, ge=1)
+    ingress_autoscaling_max: int = Field(default=0, ge=0)
+    """Above 0: the ingress autoscales between ``ingress_replicas`` and this many replicas."""
+    registry_poll_s: float = Field(default=5.0, ge=0)
+    """How often the ingress checks the registry aliases and hot-swaps the shards; 0 turns polling off."""
+    redis_url: str | None = None
+    """The online store the health check pings; None when the store is not Redis."""
+    audit_path: str | None = None
+    """SQLite audit log folder (one file per shard); None runs without an audit log."""
+    admin_token_env: str = "RTOPT_ADMIN_TOKEN"
+    """Environment variable holding the admin token; admin endpoints answer 403 while it is unset."""
+    port: int = Field(default=8000, ge=1, le=65535)

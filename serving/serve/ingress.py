@@ -1,0 +1,218 @@
+"""The HTTP ingress: routes events to the shard that owns their symbol and answers for the whole app.
+
+- ``POST /v1/decisions``: one event (a JSON object) or a batch ``{"events": [...]}``. One event: 200
+  with ``{"decision": ...}``, 422 naming the field of an invalid event, 404 for a symbol not served.
+  A batch: 200 with ``{"decisions": [...]}``, where a rejected event has ``{"error": ...}`` in its
+  place and the others are decided (in order per symbol). 413 above ``max_batch``; 503 when the
+  queues are full (bounded: ``max_queued_requests``) or no champion is loaded.
+- ``GET /v1/status``: the seed's fields (status, active_models, decisions_generated, daily_pnl) summed
+  over shards, plus positions, shadow metrics, rejects and risk events per shard.
+- ``GET /healthz``: 200 only when every shard has its models and the online store answers.
+- ``GET /metrics``: Prometheus text.
+- ``POST /v1/admin/reload`` and ``POST /v1/admin/kill``: need ``Authorization: Bearer <token>``.
+"""
+
+import asyncio
+import hmac
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from ray import serve
+from ray.serve.exceptions import BackPressureError
+from ray.serve.handle import DeploymentHandle
+
+from models.streaming.processor import partition_of
+from serving.decision.registry import resolve
+from serving.serve.config import ServeConfig
+from serving.serve.metrics import ServeMetrics
+
+log = logging.getLogger(__name__)
+api = FastAPI(title="rtopt decisions", version="1")
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.field, self.message = status, field, message
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"detail": {"field": self.field, "message": self.message}}, status_code=self.status)
+
+
+def events_of(body: Any, max_batch: int) -> tuple[list[Any], bool]:
+    """The events of a request body and whether it was a single event."""
+    if isinstance(body, dict) and "events" in body:
+        events = body["events"]
+        if not isinstance(events, list) or not events:
+            raise RequestError(422, "events", "events: must be a non-empty list of event objects")
+        if len(events) > max_batch:
+            raise RequestError(413, "events", f"events: {len(events)} events, at most {max_batch} per request")
+        return events, False
+    if isinstance(body, dict):
+        return [body], True
+    raise RequestError(422, "body", "body: must be an event object or {'events': [...]}")
+
+
+def symbol_error(event: Any) -> dict[str, str] | None:
+    if not isinstance(event, dict):
+        return {"reason": "bad_type", "field": "event", "message": "event: must be a JSON object"}
+    symbol = event.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        return {"reason": "missing_field", "field": "symbol", "message": "symbol: required non-empty string"}
+    return None
+
+
+def merge_statuses(statuses: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, Any]:
+    """One status over all shards: counts and PnL summed, the rest per shard."""
+    ready = [s for s in statuses if s.get("status") != "not_ready"]
+    states = {s.get("trading_state") for s in ready}
+    return {
+        "status": "running" if ready and states == {"ACTIVE"} else ("halted" if "HALTED" in states else "degraded"),
+        "active_models": ready[0]["active_models"] if ready else {},
+        "decisions_generated": sum(int(s.get("decisions_generated", 0)) for s in ready),
+        "daily_pnl": sum(float(s.get("daily_pnl", 0.0)) for s in ready),
+        "positions": {k: v for s in ready for k, v in s.get("positions", {}).items()},
+        "shadow": {f"shard{s['shard']}": s.get("shadow", {}) for s in ready},
+        "rejected": {f"shard{s['shard']}": s.get("rejected", {}) for s in ready},
+        "risk_events": [e for s in ready for e in s.get("risk_events", [])],
+        "shards": statuses,
+        "registry": registry,
+    }
+
+
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, shards: list[DeploymentHandle], config: dict[str, Any]) -> None:
+        self.config = ServeConfig(**config)
+        self.shards = shards
+        self.metrics = ServeMetrics()
+        self.registry_state: dict[str, Any] = {"last_check": None, "error": None}
+        self._stop = threading.Event()
+        if self.config.registry_poll_s > 0:
+            threading.Thread(target=self._poll_registry, name="registry-poll", daemon=True).start()
+
+    async def _route(self, events: list[Any]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any] | None] = [None] * len(events)
+        groups: dict[int, list[int]] = {}
+        for i, event in enumerate(events):
+            error = symbol_error(event)
+            if error is not None:
+                results[i] = {"error": error}
+                continue
+            groups.setdefault(partition_of(event["symbol"], len(self.shards)), []).append(i)
+        calls = [self.shards[k].decide.remote([events[i] for i in idx]) for k, idx in groups.items()]
+        for idx, answers in zip(groups.values(), await asyncio.gather(*calls), strict=True):
+            for i, answer in zip(idx, answers, strict=True):
+                results[i] = answer
+        return [r for r in results if r is not None]
+
+    @api.post("/v1/decisions")
+    async def decisions(self, request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            body = await request.json()
+        except ValueError:
+            return RequestError(422, "body", "body: not valid JSON").response()
+        try:
+            events, single = events_of(body, self.config.max_batch)
+            results = await self._route(events)
+        except RequestError as error:
+            return error.response()
+        except BackPressureError:
+            self.metrics.overloads.inc()
+            return JSONResponse({"detail": "overloaded: decision queues are full, retry later"}, status_code=503)
+        except RuntimeError as error:
+            return JSONResponse({"detail": str(error)}, status_code=503)
+        self.metrics.observe(results)
+        self.metrics.request_latency.observe(time.perf_counter() - started)
+        if single:
+            return self._single(results[0])
+        rejected = sum("error" in r for r in results)
+        return JSONResponse({"decisions": results, "rejected": rejected})
+
+    @staticmethod
+    def _single(result: dict[str, Any]) -> JSONResponse:
+        error = result.get("error")
+        if error is None:
+            return JSONResponse({"decision": result})
+        return JSONResponse({"detail": error}, status_code=404 if error["reason"] == "unknown_symbol" else 422)
+
+    async def _statuses(self) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(shard.status.remote() for shard in self.shards)))
+
+    @api.get("/v1/status")
+    async def status(self) -> dict[str, Any]:
+        return merge_statuses(await self._statuses(), self.registry_state)
+
+    @api.get("/healthz")
+    async def healthz(self) -> Response:
+        shards = list(await asyncio.gather(*(shard.health.remote() for shard in self.shards)))
+        store = await asyncio.to_thread(self._online_store)
+        ready = all(s["ready"] for s in shards) and store["ok"]
+        body = {"ready": ready, "online_store": store, "shards": shards, "registry": self.registry_state}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    def _online_store(self) -> dict[str, Any]:
+        if self.config.redis_url is None:
+            return {"ok": True, "backend": "not redis: nothing to ping"}
+        try:
+            redis.Redis.from_url(self.config.redis_url, socket_timeout=1.0).ping()
+        except redis.RedisError as error:
+            return {"ok": False, "backend": "redis", "error": str(error)}
+        return {"ok": True, "backend": "redis"}
+
+    @api.get("/metrics")
+    async def metrics_text(self) -> Response:
+        self.metrics.refresh(await self._statuses())
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    def _authorize(self, request: Request) -> JSONResponse | None:
+        token = os.environ.get(self.config.admin_token_env, "")
+        if not token:
+            return JSONResponse({"detail": f"admin endpoints are off: {self.config.admin_token_env} unset"}, 403)
+        given = request.headers.get("authorization", "")
+        if not given.startswith("Bearer "):
+            return JSONResponse({"detail": "authorization: a Bearer token is required"}, status_code=401)
+        if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode()):
+            return JSONResponse({"detail": "authorization: token not accepted"}, status_code=403)
+        return None
+
+    @api.post("/v1/admin/reload")
+    async def reload(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        health = await asyncio.to_thread(self._apply_registry)
+        return JSONResponse({"shards": health})
+
+    @api.post("/v1/admin/kill")
+    async def kill(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        cause = (await request.json()).get("cause", "operator") if await request.body() else "operator"
+        statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}") for shard in self.shards))
+        return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
+
+    def _apply_registry(self) -> list[dict[str, Any]]:
+        champion, challenger = resolve("champion", self.config.agent), resolve("challenger", self.config.agent)
+        self.registry_state = {"last_check": time.time(), "error": None}
+        return [shard.apply_models.remote(champion, challenger).result() for shard in self.shards]
+
+    def _poll_registry(self) -> None:
+        while not self._stop.wait(self.config.registry_poll_s):
+            try:
+                self._apply_registry()
+            except Exception as error:  # any registry failure: keep serving the last good models, say so
+                self.registry_state = {"last_check": time.time(), "error": f"{type(error).__name__}: {error}"}
+                log.warning("registry poll failed, serving the last good models: %s", error)
+
+
+IngressDeployment = serve.deployment(name="Ingress")(Ingress)
