@@ -198,8 +198,11 @@ class DecisionEngine:
         if self.feature_sink is not None:
             self.feature_sink(symbol, event.timestamp_ns, vector)
         features = FeatureMap(_FEATURE_INDEX, [*vector.tolist(), *_PAIR_NANS])
+        # A quote or trade has no range: the close stands in for both ends, as the feature kernel does.
+        high = event.high if event.high == event.high else event.close
+        low = event.low if event.low == event.low else event.close
         for role in roles:
-            role.policy.track_regime(symbol, vector, high=event.high, low=event.low, volume=event.volume)
+            role.policy.track_regime(symbol, vector, high=high, low=low, volume=event.volume)
         targets, active = self._signals(symbol, features)
         hold = self._hold_reason(event, vector, active)
         snapshot = features_dict(vector)
@@ -363,6 +366,11 @@ class DecisionEngine:
     @property
     def shadows(self) -> dict[str, ModelBundle]:
         return {name: role.policy.bundle for name, role in self._shadows.items()}
+
+    @property
+    def broker(self) -> PaperBroker:
+        """The champion's paper broker: the positions and equity of what the engine executed."""
+        return self._champion.broker
 
     def kill(self, cause: str) -> None:
         with self._lock:

@@ -120,3 +120,41 @@ def _first_bad(parts: dict[str, Path], names: dict[str, str]) -> str:
         except (OSError, ValueError, KeyError):
             return names[role]
     return "bundle"
+
+
+def register_bundle(
+    folder: Path, agent: Agent, experiment: str, artifact_root: str, validation_score: float
+) -> ResolvedVersions:
+    """Register the three models of a bundle folder (as ``load_bundle_dir`` reads it) as new versions.
+
+    Each alias moves as the training assets move it (``assign_alias``): champion when the score beats the
+    current champion's, else challenger. Used to publish bundles trained outside Dagster (tests, tools).
+    """
+    import tempfile
+
+    from serving.registry.mlflow_registry import TrainingRecord, log_and_register
+
+    with tempfile.TemporaryDirectory() as tmp:
+        actor_dir = Path(tmp) / agent
+        shutil.copytree(folder / "actor", actor_dir)
+        parts = {
+            REGIME_MODEL: ("regime", {"regime": folder / REGIME_FILE}),
+            BANDIT_MODEL: ("bandit", {"bandit": folder / BANDIT_FILE}),
+            f"rtopt-{agent}": ("actor", {"actor": actor_dir}),
+        }
+        versions = {}
+        for name, (kind, artifacts) in parts.items():
+            record = TrainingRecord(
+                registered_name=name,
+                kind=kind,
+                params={"source": str(folder)},
+                metrics={},
+                validation_score=validation_score,
+                artifacts=artifacts,
+                signature=None,
+                feature_service="decision_v1",
+                data_start="",
+                data_end="",
+            )
+            versions[kind] = log_and_register(record, experiment, artifact_root).version
+    return ResolvedVersions(versions["regime"], versions["bandit"], versions["actor"], agent)

@@ -1,0 +1,65 @@
+"""One running Serve app per test module: champion registered from the session bundle, served on local Ray."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from serving.decision.registry import ResolvedVersions, register_bundle
+from serving.serve.config import ServeConfig
+
+TOKEN = "test-admin-token"
+SYMBOLS = ("BTC-PERP", "BTC-PARITY", "BTC-SWAP", "BTC-LOAD")
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    url: str
+    config: ServeConfig
+    home: Path
+    champion: ResolvedVersions
+    experiment: str
+    artifact_root: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def serve_app(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[RunningApp]:
+    from serving.serve.runner import start, stop
+
+    home = tmp_path_factory.mktemp("serve-home")
+    tracking = f"sqlite:///{home / 'mlflow.db'}"
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "RTOPT_ADMIN_TOKEN")}
+    os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking, RTOPT_ADMIN_TOKEN=TOKEN)
+    artifact_root = (home / "artifacts").as_uri()
+    champion = register_bundle(decision_bundle_dir, "ppo", "serve-tests", artifact_root, validation_score=0.0)
+    config = ServeConfig(
+        mlflow_tracking_uri=tracking,
+        model_cache=str(home / "cache"),
+        symbols=SYMBOLS,
+        clock="market",
+        port=free_port(),
+        registry_poll_s=0.5,
+        audit_path=str(home / "audit"),
+        max_batch=5_000,
+    )
+    url = start(config)
+    try:
+        yield RunningApp(url, config, home, champion, "serve-tests", artifact_root)
+    finally:
+        stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

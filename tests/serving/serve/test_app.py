@@ -1,0 +1,146 @@
+"""The Serve application over HTTP: decisions, bad input, status, health, metrics, admin auth, hot-swap.
+
+Tests in this module share one running app (tests/serving/serve/conftest.py) and keep to their own
+symbols so their per-symbol state does not mix; the hot-swap test moves the champion, so it runs last.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from serving.decision.registry import register_bundle
+from tests.serving.serve.conftest import TOKEN, RunningApp
+
+SEED_FIELDS = ("symbol", "action", "position_size", "confidence", "expected_return", "risk_score", "strategy", "vetoed")
+
+
+def _events(btc_events: list[dict[str, Any]], symbol: str, start: int, n: int) -> list[dict[str, Any]]:
+    return [{**e, "symbol": symbol} for e in btc_events[start : start + n]]
+
+
+def test_post_given_one_event_returns_decision_with_seed_fields(serve_app: RunningApp, btc_events: list) -> None:
+    reply = requests.post(f"{serve_app.url}/v1/decisions", json=_events(btc_events, "BTC-PERP", 0, 1)[0], timeout=30)
+    assert reply.status_code == 200
+    decision = reply.json()["decision"]
+    assert all(field in decision for field in SEED_FIELDS)
+    assert decision["hold_reason"] == "warming_up"
+    assert decision["model_versions"] == serve_app.champion.names()
+
+
+def test_post_given_batch_returns_one_decision_per_event_in_order(serve_app: RunningApp, btc_events: list) -> None:
+    events = _events(btc_events, "BTC-PERP", 1, 300)
+    reply = requests.post(f"{serve_app.url}/v1/decisions", json={"events": events}, timeout=60)
+    assert reply.status_code == 200
+    decisions = reply.json()["decisions"]
+    assert [d["timestamp_ns"] for d in decisions] == [e["timestamp_ns"] for e in events]
+    assert {d["action"] for d in decisions} - {"HOLD"}, "the engine never traded over 300 bars"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "reason"),
+    [
+        ({"timestamp_ns": 1, "close": 1.0}, "symbol", "missing_field"),
+        ({"symbol": "BTC-PERP", "timestamp_ns": 1, "close": -5.0}, "close", "non_positive_price"),
+        ({"symbol": "BTC-PERP", "timestamp_ns": 1, "close": "abc"}, "close", "bad_type"),
+        ({"symbol": "BTC-PERP", "timestamp_ns": 1, "bid": 10.0, "ask": 9.0}, "bid", "crossed_quote"),
+    ],
+)
+def test_post_given_invalid_event_returns_422_naming_field(
+    serve_app: RunningApp, payload: dict[str, Any], field: str, reason: str
+) -> None:
+    reply = requests.post(f"{serve_app.url}/v1/decisions", json=payload, timeout=30)
+    assert reply.status_code == 422
+    assert reply.json()["detail"]["field"] == field
+    assert reply.json()["detail"]["reason"] == reason
+
+
+def test_post_given_unknown_symbol_returns_404_with_reason(serve_app: RunningApp) -> None:
+    reply = requests.post(f"{serve_app.url}/v1/decisions", json={"symbol": "DOGE", "timestamp_ns": 1, "close": 1.0})
+    assert reply.status_code == 404
+    assert reply.json()["detail"]["reason"] == "unknown_symbol"
+
+
+def test_post_given_bad_json_or_oversized_batch_returns_4xx(serve_app: RunningApp) -> None:
+    assert requests.post(f"{serve_app.url}/v1/decisions", data=b"{nope", timeout=30).status_code == 422
+    too_many = {"events": [{"symbol": "BTC-PERP"}] * (serve_app.config.max_batch + 1)}
+    assert requests.post(f"{serve_app.url}/v1/decisions", json=too_many, timeout=30).status_code == 413
+
+
+def test_batch_given_some_bad_events_decides_the_rest_and_counts_rejects(
+    serve_app: RunningApp, btc_events: list
+) -> None:
+    events = _events(btc_events, "BTC-PERP", 301, 3)
+    events.insert(1, {"symbol": "BTC-PERP", "timestamp_ns": 5, "close": float("nan")})
+    reply = requests.post(f"{serve_app.url}/v1/decisions", data=_json_with_nan({"events": events}), timeout=30)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["rejected"] == 1 and "error" in body["decisions"][1]
+    assert all("action" in body["decisions"][i] for i in (0, 2, 3))
+    status = requests.get(f"{serve_app.url}/v1/status", timeout=30).json()
+    assert sum(status["rejected"]["shard0"].values()) >= 1
+
+
+def _json_with_nan(obj: Any) -> bytes:
+    import json
+
+    return json.dumps(obj).encode()
+
+
+def test_status_health_and_metrics_given_running_app_report_state(serve_app: RunningApp) -> None:
+    status = requests.get(f"{serve_app.url}/v1/status", timeout=30).json()
+    assert {"status", "active_models", "decisions_generated", "daily_pnl", "positions", "shadow"} <= status.keys()
+    assert status["decisions_generated"] >= 1
+    health = requests.get(f"{serve_app.url}/healthz", timeout=30)
+    assert health.status_code == 200 and health.json()["ready"] is True
+    metrics = requests.get(f"{serve_app.url}/metrics", timeout=30).text
+    assert "rtopt_decisions_total" in metrics and "rtopt_decision_latency_seconds_bucket" in metrics
+    assert 'rtopt_trading_state{shard="0",state="ACTIVE"} 1.0' in metrics
+
+
+def test_admin_given_missing_or_wrong_token_returns_401_or_403(serve_app: RunningApp) -> None:
+    url = f"{serve_app.url}/v1/admin/reload"
+    assert requests.post(url, timeout=30).status_code == 401
+    assert requests.post(url, headers={"Authorization": "Bearer wrong"}, timeout=30).status_code == 403
+    assert requests.post(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).status_code == 200
+
+
+def test_hot_swap_given_requests_in_flight_drops_none_and_names_new_version(
+    serve_app: RunningApp, btc_events: list, decision_bundle_dir: Any
+) -> None:
+    events = _events(btc_events, "BTC-SWAP", 0, len(btc_events))
+    statuses: list[int] = []
+    versions: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        for start in range(0, len(events), 4):
+            if stop.is_set():
+                return
+            time.sleep(0.02)  # a steady flow that outlasts the registration and the poller's swap
+            reply = requests.post(f"{serve_app.url}/v1/decisions", json={"events": events[start : start + 4]})
+            statuses.append(reply.status_code)
+            if reply.status_code == 200:
+                versions.extend(d["model_versions"]["actor"] for d in reply.json()["decisions"])
+
+    worker = threading.Thread(target=client)
+    worker.start()
+    time.sleep(2.0)
+    new = register_bundle(decision_bundle_dir, "ppo", serve_app.experiment, serve_app.artifact_root, 1.0)
+    deadline = time.monotonic() + 90
+    while worker.is_alive() and f"rtopt-ppo/{new.actor}" not in versions[-5:] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    stop.set()
+    worker.join(timeout=120)
+    assert statuses and set(statuses) == {200}, (
+        f"failed requests during the swap: {statuses.count(200)} ok of {len(statuses)}"
+    )
+    old, fresh = f"rtopt-ppo/{serve_app.champion.actor}", f"rtopt-ppo/{new.actor}"
+    assert versions[0] == old and versions[-1] == fresh
+    first_new = versions.index(fresh)
+    assert set(versions[first_new:]) == {fresh}, "decisions went back to the old version after the swap"
