@@ -8,7 +8,13 @@ import sys
 
 from bench.common import RESULTS, merge_results, print_table
 
-BENCHMARKS = ("bench.bench_features", "bench.bench_online_read", "bench.bench_streaming", "bench.bench_models")
+BENCHMARKS = (
+    "bench.bench_features",
+    "bench.bench_online_read",
+    "bench.bench_streaming",
+    "bench.bench_models",
+    "bench.bench_backtest",
+)
 
 
 def main() -> int:

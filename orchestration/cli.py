@@ -1,4 +1,4 @@
-"""The ``rtopt`` command: ingest, info, demo, dev."""
+"""The ``rtopt`` command: ingest, info, demo, dev, publish, stream, backtest, serve."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     from orchestration.streaming_cli import add_commands
 
     add_commands(sub)
+    from orchestration.backtest_cli import add_command as add_backtest
+
+    add_backtest(sub)
+    from orchestration.serve_cli import add_command as add_serve
+
+    add_serve(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -62,6 +68,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from orchestration.streaming_cli import run_publish, run_stream
 
         return (run_publish if args.command == "publish" else run_stream)(args, settings)
+    if args.command == "backtest":
+        from orchestration.backtest_cli import run_backtest_command
+
+        return run_backtest_command(args, settings)
+    if args.command == "serve":
+        from orchestration.serve_cli import run_serve_command
+
+        return run_serve_command(args, settings)
     if args.command == "demo":
         from orchestration.demo import run_demo
 

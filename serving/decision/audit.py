@@ -96,7 +96,13 @@ class AuditLog:
         return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     def verify(self) -> ChainBreak | None:
-        """The first record that breaks the chain (edited, deleted or reordered), or None when intact."""
+        """The first record that breaks the chain (edited, deleted or reordered), or None when intact.
+
+        A cut tail leaves a valid chain behind, so the file's last record is also checked against the head
+        this log wrote (or read when it opened the file), taken first: records appended meanwhile only add.
+        """
+        with self._lock:
+            head_seq, head = self._seq, self._head
         previous, expected_seq = GENESIS, 1
         for record in self.records():
             if record.seq != expected_seq:
@@ -106,6 +112,10 @@ class AuditLog:
             if record_hash(previous, record.seq, record.ts_ns, record.kind, record.payload) != record.hash:
                 return ChainBreak(record.seq, "content does not match its hash (edited)")
             previous, expected_seq = record.hash, expected_seq + 1
+        if expected_seq - 1 < head_seq:
+            return ChainBreak(expected_seq, f"record {expected_seq} is missing (the log ends at {expected_seq - 1})")
+        if expected_seq - 1 == head_seq and previous != head:
+            return ChainBreak(head_seq, "the last record is not the one this log wrote (replaced)")
         return None
 
     def close(self) -> None:

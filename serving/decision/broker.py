@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from models.env.config import ExecutionConfig
-from models.env.execution import ActionInterpreter, ExecutionModel, Orders
+from models.env.execution import NO_FILL, ActionInterpreter, ExecutionModel, Orders
 
 _DAY_NS = 86_400 * 10**9
 
@@ -124,16 +124,21 @@ class PaperBroker:
             unit = self.config.max_notional / tick.close
             book = self._books[symbol] = _Book(unit_qty=unit, notional=self.config.max_notional)
         self._roll_day(tick.timestamp_ns)
-        p0 = book.position
-        if book.working is None or book.last_close != book.last_close:
-            book.last_close, book.working = tick.close, None
-            return StepResult(p0, 0.0, 0.0, 0.0, 0.0)
-        orders, bid, ask, volatility = book.working
+        p0, working = book.position, book.working
         book.working = None
-        low, high = _range(tick)
-        exit_leg = self.execution.fill(orders.exit_qty, orders.exit_factor, bid, ask, low, high, volatility)
-        entry_leg = self.execution.fill(orders.entry_qty, orders.entry_factor, bid, ask, low, high, volatility)
-        mid, traded = 0.5 * (bid + ask), exit_leg.qty + entry_leg.qty
+        if book.last_close != book.last_close:
+            book.last_close = tick.close
+            return StepResult(p0, 0.0, 0.0, 0.0, 0.0)
+        # Without a working order the position is still marked: a held position's PnL counts (daily loss limit).
+        exit_leg = entry_leg = NO_FILL
+        mid = tick.close
+        if working is not None:
+            orders, bid, ask, volatility = working
+            low, high = _range(tick)
+            exit_leg = self.execution.fill(orders.exit_qty, orders.exit_factor, bid, ask, low, high, volatility)
+            entry_leg = self.execution.fill(orders.entry_qty, orders.entry_factor, bid, ask, low, high, volatility)
+            mid = 0.5 * (bid + ask)
+        traded = exit_leg.qty + entry_leg.qty
         pnl = (p0 * (tick.close - book.last_close) + traded * (tick.close - mid)) * book.unit_qty
         exit_cost = exit_leg.qty * (exit_leg.price - mid) + exit_leg.fee
         cost = (exit_cost + entry_leg.qty * (entry_leg.price - mid) + entry_leg.fee) * book.unit_qty

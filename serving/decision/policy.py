@@ -134,15 +134,20 @@ class BundlePolicy:
         self._state(symbol).pending = None
 
     def adopt(self, previous: BundlePolicy) -> None:
-        """Carry the per-symbol state of ``previous`` over a hot-swap (see ``DecisionEngine.swap``)."""
+        """Carry a copy of the per-symbol state of ``previous`` (a hot-swap, or a shadow's start).
+
+        Copies, not shares: a shadow adopts from the live champion, and a shared bandit or regime tracker
+        would be updated by both policies on every event, so the shadow would change the champion's decisions.
+        """
         same_detector = previous.bundle.versions["regime"] == self.bundle.versions["regime"]
         same_bandit = previous.bundle.versions["bandit"] == self.bundle.versions["bandit"]
         if same_bandit:
-            self.bandit = previous.bandit
+            self.bandit = copy.deepcopy(previous.bandit)
         for symbol, old in previous._symbols.items():
             state = self._state(symbol)
             if same_detector:
-                state.regime = old.regime
+                # the tracker's detector is the bundle's (read-only weights): point the copy at ours
+                state.regime = copy.deepcopy(old.regime, {id(old.regime.detector): self.bundle.detector})
                 if symbol in previous._last_regime:
                     self._last_regime[symbol] = previous._last_regime[symbol]
             if old.tracker.arms == state.tracker.arms:

@@ -14,6 +14,7 @@ from typing import Literal
 import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from safetensors import SafetensorError
 
 from serving.decision.bundle import BANDIT_FILE, REGIME_FILE, ModelBundle, load_bundle_dir
 
@@ -102,7 +103,7 @@ def load_bundle(versions: ResolvedVersions, cache: Path) -> ModelBundle:
             link.symlink_to(source)
     try:
         return load_bundle_dir(folder, names)
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, SafetensorError) as error:
         bad = _first_bad(parts, names)
         raise ModelUnavailableError(bad, f"failed to load ({error})") from error
 
@@ -117,7 +118,7 @@ def _first_bad(parts: dict[str, Path], names: dict[str, str]) -> str:
     for role, path in parts.items():
         try:
             loaders[role](path)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, SafetensorError):
             return names[role]
     return "bundle"
 

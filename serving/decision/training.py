@@ -59,7 +59,7 @@ def train_bundle(
     say = progress or (lambda _: None)
     say(f"regime detector: fitting on {len(TRAIN_SEEDS)} simulated markets of {config.regime_bars} bars")
     detector = fit_regime_detector(simulated_frames(TRAIN_SEEDS, config.regime_bars), RegimeConfig(use_quotes=False))
-    regimes = [REGIMES[i].value for i in detect(detector, bars).argmax(axis=1)]
+    regimes = [REGIMES[i].value for i in detect(detector, bars, kind.value).argmax(axis=1)]
     events = events_frame(bars, kind)
     say(f"bandit: replaying {len(events)} rows through the strategy arms")
     close, bandit_config = events["close"].to_numpy(), BanditTrainingConfig(seed=config.seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+
+from serving.training.plots import plot_curves
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,9 @@ class TrainingRecord:
     data_start: str
     data_end: str
     curves: Mapping[str, Sequence[float]] = field(default_factory=dict)
-    """Learning curves: logged step by step so the MLflow UI plots them."""
+    """Learning curves: logged step by step as metrics, and each rendered as ``plots/<name>.png``; none empty."""
     plots: Sequence[Path] = ()
+    """Files logged under the run's ``plots/`` beside the curve PNGs (reports, confusion matrices)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +71,13 @@ def git_commit() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-def _log_run_contents(record: TrainingRecord) -> None:
+def _log_run_contents(record: TrainingRecord, plots: Sequence[Path]) -> None:
     mlflow.log_params({k: str(v) for k, v in record.params.items()})
     mlflow.log_metrics({**record.metrics, VALIDATION_METRIC: record.validation_score})
     for name, values in record.curves.items():
         for step, value in enumerate(values):
             mlflow.log_metric(name, float(value), step=step)
-    for plot in record.plots:
+    for plot in plots:
         mlflow.log_artifact(str(plot), artifact_path="plots")
     mlflow.set_tags(
         {
@@ -94,18 +98,23 @@ def use_experiment(name: str, artifact_root: str) -> None:
 
 
 def log_and_register(record: TrainingRecord, experiment: str, artifact_root: str) -> RegisteredVersion:
-    """One MLflow run with params, metrics, curves and plots; a registered version; the alias moved."""
+    """One MLflow run with params, metrics, curves and plots; a registered version; the alias moved.
+
+    The curve PNGs are rendered before the run starts, so an empty curve fails without leaving a run behind.
+    """
     use_experiment(experiment, artifact_root)
-    with mlflow.start_run(run_name=f"{record.registered_name}-train") as run:
-        _log_run_contents(record)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(PYFUNC_CODE),
-            artifacts={k: str(v) for k, v in record.artifacts.items()},
-            model_config={"kind": record.kind},
-            signature=record.signature,
-            registered_model_name=record.registered_name,
-        )
+    with tempfile.TemporaryDirectory(prefix="rtopt-curves-") as folder:
+        curve_pngs = plot_curves(record.curves, Path(folder), model=record.registered_name)
+        with mlflow.start_run(run_name=f"{record.registered_name}-train") as run:
+            _log_run_contents(record, [*record.plots, *curve_pngs])
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_CODE),
+                artifacts={k: str(v) for k, v in record.artifacts.items()},
+                model_config={"kind": record.kind},
+                signature=record.signature,
+                registered_model_name=record.registered_name,
+            )
     version = str(info.registered_model_version)
     alias, previous = assign_alias(MlflowClient(), record.registered_name, version, record.validation_score)
     log.info("%s version %s registered as %s (run %s)", record.registered_name, version, alias, run.info.run_id)

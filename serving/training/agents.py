@@ -9,6 +9,7 @@ equity net of costs in the env's reward units.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,8 @@ from models.agents import (
 )
 from models.device import DeviceManagerConfig, select_device
 from models.env import MarketReplay, TradingEnv, TradingEnvConfig
+
+log = logging.getLogger(__name__)
 
 Algorithm = Literal["ddpg", "ppo"]
 SCALER_FILE = "scaler.json"
@@ -117,9 +120,10 @@ def train_agent(
     params = {f"agent.{k}": v for k, v in asdict(agent_config).items()} | {
         f"run.{k}": v for k, v in asdict(config).items()
     }
-    return TrainedAgent(
-        algorithm, actor_dir, score, trades, train_rows, validation_rows, {"mean_episode_return": curve}, params
-    )
+    if not curve:
+        log.warning("%s: no episode finished in %d steps, so no learning curve", algorithm, config.total_steps)
+    curves = {"mean_episode_return": curve} if curve else {}
+    return TrainedAgent(algorithm, actor_dir, score, trades, train_rows, validation_rows, curves, params)
 
 
 def validation_score(actor_dir: Path, validation: MarketReplay, train_env: TradingEnv) -> tuple[float, int]:

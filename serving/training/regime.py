@@ -30,6 +30,7 @@ from models.regime.evaluate import (
 )
 from models.regime.fit import simulated_frames
 from serving.registry.mlflow_registry import TrainingRecord
+from serving.training.plots import plot_confusion
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,12 @@ class ScoredRegime:
     def record(self, symbol: str, feature_service: str) -> TrainingRecord:
         report = self.path.with_suffix(".md")
         report.write_text(self.report_md)
+        confusion = plot_confusion(
+            self.test.confusion,
+            [r.value for r in REGIMES],
+            self.path.with_name("confusion_test.png"),
+            title=f"rtopt-regime on the test seeds {TEST_SEEDS}: strict accuracy {self.test.accuracy:.3f}",
+        )
         metrics = {f"test_{k}": v for k, v in self.test.metrics().items()}
         metrics |= {f"validation_{k}": v for k, v in self.validation.metrics().items()}
         metrics |= {f"share_{k}": v for k, v in self.shares.items()}
@@ -72,7 +79,7 @@ class ScoredRegime:
             feature_service=feature_service,
             data_start=self.real_start,
             data_end=self.real_end,
-            plots=(report,),
+            plots=(report, confusion),
         )
 
 

@@ -62,11 +62,18 @@ def test_materialize_given_small_budget_registers_regime_ppo_and_bandit_as_champ
     assert Path(evaluation.materialization.metadata["equity_plot"].value).stat().st_size > 0
     mlflow.set_tracking_uri(rtopt_settings.mlflow_tracking_uri)
     client = MlflowClient(rtopt_settings.mlflow_tracking_uri, rtopt_settings.mlflow_registry_uri)
+    plots: dict[str, set[str]] = {}
     for name in ("rtopt-ppo", "rtopt-bandit", "rtopt-regime"):
         champion = client.get_model_version_by_alias(name, "champion")
         run = client.get_run(champion.run_id)
         assert run.data.tags["feature_service"] == "decision_v1"
         assert "validation_score" in run.data.metrics
+        plots[name] = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {
+        "rtopt-ppo": {"plots/mean_episode_return.png"},
+        "rtopt-bandit": {"plots/reward_bps_ewma.png"},
+        "rtopt-regime": {"plots/regime.md", "plots/confusion_test.png"},
+    }
     model = mlflow.pyfunc.load_model("models:/rtopt-ppo@champion")
     obs = pd.DataFrame(np.zeros((2, len(OBSERVATION_NAMES)), dtype=np.float32), columns=list(OBSERVATION_NAMES))
     actions = model.predict(obs)

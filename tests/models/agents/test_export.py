@@ -115,3 +115,51 @@ def test_exported_actor_given_json_round_trip_returns_equal_metadata(ddpg: TD3, 
     spec = export_actor(ddpg, tmp_path)
 
     assert ExportedActor.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize("algorithm", ["ddpg", "ppo"])
+def test_numpy_actor_given_one_row_returns_the_batch_path_action(
+    request: pytest.FixtureRequest, env: TradingEnv, tmp_path: Path, algorithm: str
+) -> None:
+    export_actor(request.getfixturevalue(algorithm), tmp_path)
+    actor = load_actor(tmp_path)
+    obs = _observations(env, 16)
+
+    rows = np.stack([actor(row) for row in obs])
+
+    np.testing.assert_allclose(rows, actor(obs), rtol=0.0, atol=1e-6)
+    np.testing.assert_allclose(actor(obs[0].astype(np.float64)), rows[0], rtol=0.0, atol=1e-6)
+    strided = np.repeat(obs[0], 2)[::2]
+    np.testing.assert_allclose(actor(strided), rows[0], rtol=0.0, atol=1e-6)
+
+
+def test_numpy_actor_given_row_returns_a_fresh_array_each_call(ddpg: TD3, env: TradingEnv, tmp_path: Path) -> None:
+    export_actor(ddpg, tmp_path)
+    actor = load_actor(tmp_path)
+    obs = _observations(env, 2)
+    first = actor(obs[0])
+    kept = first.copy()
+
+    first[:] = 99.0
+    second = actor(obs[1])
+
+    assert second is not first
+    np.testing.assert_array_equal(actor(obs[0]), kept)
+
+
+def test_numpy_actor_given_nan_observation_returns_nan_action(ddpg: TD3, env: TradingEnv, tmp_path: Path) -> None:
+    export_actor(ddpg, tmp_path)
+    obs = _observations(env, 1)[0]
+    obs[0] = np.nan
+
+    action = load_actor(tmp_path)(obs)
+
+    assert np.isnan(action).all()
+
+
+def test_numpy_actor_given_wrong_length_row_returns_error(ddpg: TD3, tmp_path: Path) -> None:
+    export_actor(ddpg, tmp_path)
+    actor = load_actor(tmp_path)
+
+    with pytest.raises(ValueError, match=r"obs: expected shape \(30,\)"):
+        actor(np.zeros(29, np.float32))
