@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 import requests
 
-from serving.decision.registry import register_bundle
+from models.marketdata.samples import SAMPLES
+from serving.decision.backtest import BacktestConfig, run_backtest
+from serving.decision.engine import DecisionEngine, EngineConfig
+from serving.decision.registry import load_bundle, register_bundle
+from serving.decision.replay import frame_payloads
 from tests.serving.serve.conftest import TOKEN, RunningApp
 
 SEED_FIELDS = ("symbol", "action", "position_size", "confidence", "expected_return", "risk_score", "strategy", "vetoed")
@@ -21,6 +25,26 @@ SEED_FIELDS = ("symbol", "action", "position_size", "confidence", "expected_retu
 
 def _events(btc_events: list[dict[str, Any]], symbol: str, start: int, n: int) -> list[dict[str, Any]]:
     return [{**e, "symbol": symbol} for e in btc_events[start : start + n]]
+
+
+def test_same_events_given_http_python_and_backtest_return_identical_decisions(serve_app: RunningApp) -> None:
+    """One path, proved: HTTP (first in this module: a fresh app), the Python API and ``rtopt backtest``'s replay."""
+    sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
+    frame = sample.load().frame
+    part = frame.iloc[int(len(frame) * 0.6) :].iloc[:1_500].reset_index(drop=True)
+    payloads = frame_payloads(part, "BTC-PARITY")
+    over_http: list[dict[str, Any]] = []
+    for start in range(0, len(payloads), 500):
+        reply = requests.post(f"{serve_app.url}/v1/decisions", json={"events": payloads[start : start + 500]})
+        assert reply.status_code == 200
+        over_http.extend(reply.json()["decisions"])
+    bundle = load_bundle(serve_app.champion, serve_app.home / "python-api-cache")
+    engine = DecisionEngine(bundle, EngineConfig(symbols=frozenset({"BTC-PARITY"}), clock="market"))
+    in_python = [engine.process(p).comparable() for p in payloads]
+    replayed = run_backtest(part, sample.kind, "BTC-PARITY", bundle, BacktestConfig())
+    assert [d.comparable() for d in replayed.decisions] == in_python
+    assert [{k: v for k, v in d.items() if k != "latency_us"} for d in over_http] == in_python
+    assert {d["action"] for d in over_http} >= {"BUY", "SELL", "HOLD"}
 
 
 def test_post_given_one_event_returns_decision_with_seed_fields(serve_app: RunningApp, btc_events: list) -> None:
