@@ -100,6 +100,8 @@ class ObservationBuilder:
         self.position_index = len(feature_names)
         self.unrealized_index = self.position_index + 1
         self.regime_start = self.position_index + len(INVENTORY_NAMES)
+        self._center = np.asarray(scaler.center, dtype=np.float64)
+        self._scale = np.asarray(scaler.scale, dtype=np.float64)
 
     @property
     def dim(self) -> int:
@@ -145,7 +147,12 @@ class ObservationBuilder:
         if not -1.0 <= position <= 1.0:
             raise ValueError(f"position: must lie in [-1, 1], got {position}")
         obs = np.zeros(self.dim, dtype=np.float32)
-        obs[: self.position_index] = self.scaler.transform(np.asarray(features)[None, :], self.clip)[0]
+        # ``scaler.transform``'s operations in its order on one row, without its temporaries: bit-identical.
+        scaled = np.subtract(features, self._center, dtype=np.float64)
+        scaled /= self._scale
+        np.copyto(scaled, 0.0, where=np.isnan(scaled))
+        np.clip(scaled, -self.clip, self.clip, out=scaled)
+        obs[: self.position_index] = scaled
         obs[self.position_index] = position
         obs[self.unrealized_index] = self.unrealized_return(position, entry_price, close)
         if regime is not None:

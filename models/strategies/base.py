@@ -110,12 +110,15 @@ def read(features: Mapping[str, float], strategy: str, *names: str) -> tuple[tup
     A missing name is a broken contract between the feature engine and the strategy, not a market
     condition, so it raises instead of returning an inactive signal.
     """
-    missing = [n for n in names if n not in features]
-    if missing:
-        raise KeyError(f"{strategy}: features {missing} are missing from the feature mapping")
-    values = tuple(float(features[n]) for n in names)
+    try:
+        values = tuple([float(features[n]) for n in names])
+    except KeyError:
+        missing = [n for n in names if n not in features]
+        raise KeyError(f"{strategy}: features {missing} are missing from the feature mapping") from None
+    if all(v == v for v in values):
+        return values, None
     undefined = [n for n, v in zip(names, values, strict=True) if math.isnan(v)]
-    return values, (f"warming up: {', '.join(undefined)} undefined" if undefined else None)
+    return values, f"warming up: {', '.join(undefined)} undefined"
 
 
 def hysteresis_side(side: int, strength: float, entry: float, exit_: float) -> int:

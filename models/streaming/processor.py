@@ -248,6 +248,37 @@ class KeyedProcessor:
         self._dirty.update(ready)
         return Processed(self._fold(ready), rejected)
 
+    def process_one(self, event: MarketEvent) -> list[FeatureRow]:
+        """``process([event])`` without the batch bookkeeping: the rows released (none for a duplicate).
+
+        A late event raises ``EventRejected``. The decision path calls this once per event; a lone released
+        event goes through ``FeatureEngine.update``, the kernel ``update_many`` runs per row: same bits.
+        """
+        symbol = event.symbol
+        state = self._symbols.get(symbol) or self._add(symbol)
+        ready: list[MarketEvent] = []
+        verdict = state.push(event, self._lateness_ns, self._horizon_ns, ready)
+        counters = self._counters
+        counters["received"] += 1
+        if verdict is _DUPLICATE:
+            counters["duplicates"] += 1
+            return []
+        if verdict is not None:
+            counters["rejected_late"] += 1
+            raise _late(event, state)
+        if not ready:
+            return []
+        self._dirty.add(symbol)
+        counters["released"] += len(ready)
+        if len(ready) > 1:
+            return self._fold_symbol(symbol, ready)
+        e = ready[0]
+        vector = state.engine.update(
+            e.timestamp_ns, e.close, e.high, e.low, e.volume, e.bid, e.ask, e.bid_size, e.ask_size
+        )
+        vector.flags.writeable = False
+        return [FeatureRow(symbol, e.timestamp_ns, e.event_id, vector)]
+
     def flush(self) -> list[FeatureRow]:
         """Release every buffered event (the end of a replay); later events older than them are late."""
         ready: dict[str, list[MarketEvent]] = {}

@@ -169,15 +169,13 @@ class DecisionEngine:
             event = payload if isinstance(payload, MarketEvent) else parse_event(payload, now_ns=time.time_ns())
             if self.config.symbols and event.symbol not in self.config.symbols:
                 raise EventRejected(Reason.UNKNOWN_SYMBOL, f"symbol: {event.symbol!r} is not served here")
-            processed = self.processor.process([event])
-            if processed.rejected:
-                raise processed.rejected[0][1]
-            if not processed.rows:
+            rows = self.processor.process_one(event)
+            if not rows:
                 raise EventRejected(Reason.DUPLICATE, f"event_id: {event.event_id!r} at {event.timestamp_ns} seen")
         except EventRejected as rejected:
             self._reject(payload, rejected)
             raise
-        return event, processed.rows[0].vector
+        return event, rows[0].vector
 
     def _reject(self, payload: object, rejected: EventRejected) -> None:
         text = payload.to_json().decode() if isinstance(payload, MarketEvent) else str(payload)[:2_000]

@@ -191,3 +191,20 @@ def test_partition_of_given_symbol_returns_stable_well_spread_partition() -> Non
     assert partition_of("BTC-PERP", 7) == digest % 7 and partition_of("BTC-PERP", 1) == 0
     for parallelism in (2, 4):
         assert {partition_of(f"SYM{i}", parallelism) for i in range(4 * parallelism)} == set(range(parallelism))
+
+
+def test_process_one_given_every_shipped_sample_returns_process_rows_bit_for_bit() -> None:
+    """The decision path's single-event fast path folds exactly as the batch path does."""
+    from models.features import events_frame
+    from models.marketdata.samples import SAMPLES
+    from models.streaming.events import parse_event
+    from serving.decision.replay import frame_payloads
+
+    for sample in SAMPLES:
+        events = [parse_event(p) for p in frame_payloads(events_frame(sample.load().frame, sample.kind), sample.symbol)]
+        batch, single = KeyedProcessor(), KeyedProcessor()
+        expected = [row.vector for e in events for row in batch.process([e]).rows]
+        got = [row.vector for e in events for row in single.process_one(e)]
+        assert len(got) == len(expected) == len(events)
+        assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(expected, got, strict=True)), sample.symbol
+        assert single.counters() == batch.counters()
