@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench.bench_streaming",
     "bench.bench_models",
     "bench.bench_backtest",
+    "bench.bench_decision",
 )
 
 

@@ -1,0 +1,137 @@
+"""The decision path: in one process (risk and audit included), and through the Ray Serve endpoint.
+
+- ``decision_inprocess_p50_us`` / ``_p99_us``: ``DecisionEngine.process`` on a parsed event, with the
+  risk monitor and an SQLite audit log (one hash-chained record per decision), after the warm-up.
+  Baseline in the same run: the actor's forward pass alone (``decision_actor_only_p50_us``).
+- ``serve_decision_p50_ms`` / ``_p99_ms``: one event per HTTP request, sequential client with a kept-alive
+  session, through the ingress and the shard; ``serve_noop_p50_ms``: the same client against a no-op
+  deployment in the same Ray instance. Target: ours <= no-op + 1 ms.
+- ``serve_decisions_per_s``: several concurrent clients posting batches of events for distinct symbols.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+
+from bench.common import latencies_us, pct, print_table
+from models.marketdata.samples import SAMPLES
+from models.marketdata.schema import DataKind
+from models.streaming.events import parse_event
+from serving.decision.audit import AuditLog
+from serving.decision.bundle import ModelBundle
+from serving.decision.engine import DecisionEngine, EngineConfig
+from serving.decision.replay import frame_payloads
+from serving.decision.training import BundleTrainingConfig, train_bundle
+
+CLIENTS, BATCH, BATCHES_PER_CLIENT = 4, 200, 10
+
+
+def _bundle(folder: Path) -> tuple[ModelBundle, list[dict[str, Any]], Path]:
+    sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
+    frame = sample.load().frame
+    cut = int(len(frame) * 0.6)
+    config = BundleTrainingConfig(agent_steps=1_024, regime_bars=1_000, seed=0)
+    bundle = train_bundle(frame.iloc[:cut], DataKind.BARS, folder, config)
+    return bundle, frame_payloads(frame.iloc[cut:], sample.symbol), folder / "bundle"
+
+
+def inprocess(bundle: ModelBundle, payloads: list[dict[str, Any]], folder: Path) -> dict[str, float]:
+    timed = _engine_us(bundle, payloads, AuditLog(folder / "audit.db"))
+    bare = _engine_us(bundle, payloads, None)
+    obs = np.zeros(len(bundle.scaler.center) + 9, dtype=np.float32)
+    actor = latencies_us(lambda: bundle.actor(obs), n=5_000)
+    return {
+        "decision_inprocess_p50_us": pct(timed, 50),
+        "decision_inprocess_p99_us": pct(timed, 99),
+        "decision_inprocess_no_audit_p50_us": pct(bare, 50),
+        "decision_actor_only_p50_us": pct(actor, 50),
+    }
+
+
+def _engine_us(bundle: ModelBundle, payloads: list[dict[str, Any]], audit: AuditLog | None) -> np.ndarray:
+    engine = DecisionEngine(bundle, EngineConfig(clock="market"), audit=audit)
+    events = iter([parse_event(p) for p in payloads])
+    return latencies_us(lambda: engine.process(next(events)), n=len(payloads) - 500, warmup=500)
+
+
+def _sequential_ms(url: str, bodies: list[Any]) -> np.ndarray:
+    session = requests.Session()
+    for body in bodies[:50]:
+        session.post(url, json=body, timeout=30)
+    out = []
+    for body in bodies[50:]:
+        started = time.perf_counter()
+        reply = session.post(url, json=body, timeout=30)
+        out.append((time.perf_counter() - started) * 1e3)
+        reply.raise_for_status()
+    return np.asarray(out)
+
+
+def _throughput(url: str, payloads: list[dict[str, Any]]) -> float:
+    def client(k: int) -> int:
+        session, done = requests.Session(), 0
+        events = [{**p, "symbol": f"LOAD{k}"} for p in payloads[: BATCH * BATCHES_PER_CLIENT]]
+        for start in range(0, len(events), BATCH):
+            reply = session.post(url, json={"events": events[start : start + BATCH]}, timeout=60)
+            reply.raise_for_status()
+            done += len(reply.json()["decisions"])
+        return done
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        total = sum(pool.map(client, range(CLIENTS)))
+    return total / (time.perf_counter() - started)
+
+
+def through_serve(bundle_dir: Path, payloads: list[dict[str, Any]], home: Path) -> dict[str, float]:
+    from ray import serve
+
+    from serving.decision.registry import register_bundle
+    from serving.serve.app import build_noop
+    from serving.serve.config import ServeConfig
+    from serving.serve.runner import start, stop
+
+    tracking = f"sqlite:///{home / 'mlflow.db'}"
+    os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking)
+    register_bundle(bundle_dir, "ppo", "bench", (home / "artifacts").as_uri(), 0.0)
+    config = ServeConfig(mlflow_tracking_uri=tracking, model_cache=str(home / "cache"), clock="market", port=8431)
+    url = start(config)
+    try:
+        serve.run(build_noop(), name="noop", route_prefix="/noop", blocking=False)
+        noop = _sequential_ms(f"{url}/noop", [payloads[0]] * 1_050)
+        ours = _sequential_ms(f"{url}/v1/decisions", payloads[:1_050])
+        rate = _throughput(f"{url}/v1/decisions", payloads)
+    finally:
+        stop()
+    return {
+        "serve_decision_p50_ms": round(float(np.percentile(ours, 50)), 3),
+        "serve_decision_p99_ms": round(float(np.percentile(ours, 99)), 3),
+        "serve_noop_p50_ms": round(float(np.percentile(noop, 50)), 3),
+        "serve_noop_p99_ms": round(float(np.percentile(noop, 99)), 3),
+        "serve_over_noop_p50_ms": round(float(np.percentile(ours, 50) - np.percentile(noop, 50)), 3),
+        "serve_decisions_per_s": round(rate),
+    }
+
+
+def run() -> dict[str, float | int | str]:
+    folder = Path(tempfile.mkdtemp(prefix="rtopt-bench-decision-"))
+    bundle, payloads, bundle_dir = _bundle(folder)
+    result: dict[str, float | int | str] = {**inprocess(bundle, payloads, folder)}
+    result.update(through_serve(bundle_dir, payloads, folder / "serve"))
+    return result
+
+
+if __name__ == "__main__":
+    import json
+
+    out = run()
+    print_table("decision path: in process (risk + audit) and through Ray Serve", [(k, v, "") for k, v in out.items()])
+    print(json.dumps(out))
