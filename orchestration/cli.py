@@ -1,4 +1,4 @@
-"""The ``rtopt`` command: ingest, info, demo, dev, publish, stream, backtest, serve."""
+"""The ``rtopt`` command: ingest, info, demo, dev, publish, stream, backtest, serve, audit."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     from orchestration.serve_cli import add_command as add_serve
 
     add_serve(sub)
+    from orchestration.audit_cli import add_command as add_audit
+
+    add_audit(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -76,6 +79,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from orchestration.serve_cli import run_serve_command
 
         return run_serve_command(args, settings)
+    if args.command == "audit":
+        from orchestration.audit_cli import run_audit_command
+
+        return run_audit_command(args, settings)
     if args.command == "demo":
         from orchestration.demo import run_demo
 

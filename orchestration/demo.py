@@ -1,4 +1,4 @@
-"""`make demo`: ingest the shipped real data and run the platform job for every symbol."""
+"""`make demo`: ingest the shipped real data, run the platform and training jobs, serve the champion over HTTP."""
 
 from __future__ import annotations
 
@@ -35,17 +35,17 @@ def run_demo(settings: Settings) -> int:
     job = definitions.resolve_job_def("platform_job")
     failures = 0
     with DagsterInstance.get() as instance:
-        print("1/4 ingesting the shipped real market data")
+        print("1/5 ingesting the shipped real market data")
         for m in ingest_samples(store, instance):
             counts = f"accepted {m.accepted:>6}  rejected {m.rejected:>4}"
             print(f"    {m.symbol:<12} {m.kind:<7} {counts}  {m.first} .. {m.last}")
-        print(f"2/4 feature_store_job: feast apply of {settings.feast_yaml.name}")
+        print(f"2/5 feature_store_job: feast apply of {settings.feast_yaml.name}")
         applied = definitions.resolve_job_def("feature_store_job").execute_in_process(
             instance=instance, run_config=QUIET
         )
         failures += 0 if applied.success else 1
         symbols = kinds_by_symbol(store)
-        print(f"3/4 running platform_job for {len(symbols)} symbol partitions")
+        print(f"3/5 running platform_job for {len(symbols)} symbol partitions")
         for symbol, kinds in symbols.items():
             selection = [AssetKey(asset_name(k)) for k in kinds]
             if any(k in SOURCE_ORDER for k in kinds):
@@ -69,6 +69,10 @@ def run_demo(settings: Settings) -> int:
             for line in checks:
                 print(f"    {'':<12} check {line}")
         failures += _train(definitions, instance)
+    if failures == 0:
+        from orchestration.demo_serve import serve_demo
+
+        failures += serve_demo(settings)
     print("\nWhere the results are:")
     print(render(describe(settings), indent=2))
     print("\nLook at them: `make dev` (Dagster UI http://127.0.0.1:3000, MLflow UI http://127.0.0.1:5000)")
@@ -77,7 +81,7 @@ def run_demo(settings: Settings) -> int:
 
 def _train(definitions: Definitions, instance: DagsterInstance) -> int:
     """Train and register every model on the BTC-PERP sample with small budgets."""
-    print("4/4 training_job: regime detector, DDPG, PPO, bandit -> MLflow registry; out-of-sample evaluation")
+    print("4/5 training_job: regime detector, DDPG, PPO, bandit -> MLflow registry; out-of-sample evaluation")
     started = time.perf_counter()
     result = definitions.resolve_job_def("training_job").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False

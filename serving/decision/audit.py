@@ -1,8 +1,20 @@
-"""Append-only, hash-chained audit log on SQLite in WAL mode.
+"""Append-only, hash-chained audit log: SQLite in WAL mode by default, PostgreSQL in prod.
 
 Each record carries the SHA-256 of the previous record's hash and its own content, so an edited,
 deleted or reordered record breaks the chain from that point (``verify`` names the first one).
 A failed write raises ``AuditWriteError``: the caller must stop trading, never decide unaudited.
+
+A cut tail leaves a valid chain behind, so every append also stores the new head (seq and hash) in
+a one-row ``audit_head`` table in the same transaction; ``verify`` checks the log's last record
+against it, so even a freshly opened log sees its last records deleted. The head is read from that
+table inside the append's write transaction, never from memory: several writers (threads, processes,
+Serve shards) on one store keep one chain. What a hash chain cannot see is an attacker who rewrites
+both tables consistently (re-hashing everything after an edit, or cutting the tail and setting the
+head back); only an anchor outside the store catches that, which is why ``rtopt audit verify``
+prints the head hash: record it elsewhere (a ticket, a signed message) and compare later.
+
+``open_audit(dsn)`` picks the backend: ``sqlite:///path`` (this module) or ``postgresql://...``
+(``serving.decision.audit_postgres``). Both satisfy ``AuditTrail``.
 """
 
 from __future__ import annotations
@@ -12,11 +24,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 GENESIS = "0" * 64
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
@@ -27,11 +42,19 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 )
 """
+_HEAD_SCHEMA = """
+CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL)
+"""
+_INSERT = "INSERT INTO audit (seq, ts_ns, kind, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
 class AuditWriteError(RuntimeError):
     """The audit record could not be written; nothing that needed it may go ahead."""
+
+
+class AuditUnavailableError(RuntimeError):
+    """The audit store could not be opened (no such file or table, database unreachable)."""
 
 
 class AuditRecord(NamedTuple):
@@ -48,43 +71,168 @@ class ChainBreak(NamedTuple):
     problem: str
 
 
+class Head(NamedTuple):
+    """A position in the chain: the last record's seq and hash (``Head(0, GENESIS)`` for an empty log)."""
+
+    seq: int
+    hash: str
+
+
+class Verdict(NamedTuple):
+    """What ``inspect`` found: the last record of the intact chain, and the first break (None: intact)."""
+
+    head: Head
+    broken: ChainBreak | None
+
+
+EMPTY = Head(0, GENESIS)
+
+
 def record_hash(prev_hash: str, seq: int, ts_ns: int, kind: str, payload: str) -> str:
     text = f"{prev_hash}|{seq}|{ts_ns}|{kind}|{payload}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class AuditLog:
-    """One SQLite file; safe to share between threads of one process (a lock orders the chain)."""
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """Canonical JSON (sorted keys, no NaN), the exact text that is hashed and stored."""
+    try:
+        return _ENCODER.encode(payload)
+    except (TypeError, ValueError) as error:
+        raise AuditWriteError(f"payload: not JSON-serialisable ({error})") from error
 
-    def __init__(self, path: Path) -> None:
+
+def next_record(head: Head | None, seen: Head, kind: str, payload: str) -> AuditRecord:
+    """The record that follows the stored ``head``, stamped now; refused when the head is gone or went back.
+
+    Other writers only move the head forward, so a head behind ``seen`` (the last one this log wrote or
+    found at open) means the tail was cut and the head set back: writing on would hide that.
+    """
+    if head is None:
+        raise AuditWriteError("the stored head is missing")
+    if head.seq < seen.seq:
+        raise AuditWriteError(f"the stored head went back from seq {seen.seq} to {head.seq} (tail cut)")
+    seq, ts_ns = head.seq + 1, time.time_ns()
+    return AuditRecord(seq, ts_ns, kind, payload, head.hash, record_hash(head.hash, seq, ts_ns, kind, payload))
+
+
+def check_chain(records: Iterable[AuditRecord], stored: Head | None, seen: Head = EMPTY) -> Verdict:
+    """Walk ``records`` (in seq order) from genesis; the first break, or None when intact.
+
+    ``stored`` is the head table's row (None when it is gone); ``seen`` is the last record this
+    process wrote or read at open: other writers only add to the chain, so it must still be there.
+    """
+    last = EMPTY
+    for record in records:
+        broken = _link_problem(record, last, seen)
+        if broken is not None:
+            return Verdict(last, broken)
+        last = Head(record.seq, record.hash)
+    return Verdict(last, _tail_problem(last, stored, seen))
+
+
+def _link_problem(record: AuditRecord, last: Head, seen: Head) -> ChainBreak | None:
+    expected = last.seq + 1
+    if record.seq != expected:
+        return ChainBreak(expected, f"record {expected} is missing (next is {record.seq})")
+    if record.prev_hash != last.hash:
+        return ChainBreak(record.seq, "prev_hash does not match the previous record (reordered or removed)")
+    if record_hash(last.hash, record.seq, record.ts_ns, record.kind, record.payload) != record.hash:
+        return ChainBreak(record.seq, "content does not match its hash (edited)")
+    if record.seq == seen.seq and record.hash != seen.hash:
+        return ChainBreak(record.seq, "the record is not the one this log wrote or found at open (replaced)")
+    return None
+
+
+def _tail_problem(last: Head, stored: Head | None, seen: Head) -> ChainBreak | None:
+    missing = ChainBreak(last.seq + 1, f"record {last.seq + 1} is missing (the log ends at {last.seq})")
+    if last.seq < seen.seq:
+        return missing
+    if stored is None:
+        return ChainBreak(last.seq, "the stored head is missing (audit_head emptied)")
+    if last.seq < stored.seq:
+        return missing
+    if last.seq > stored.seq:
+        return ChainBreak(stored.seq + 1, f"record {stored.seq + 1} is past the stored head (not written by append)")
+    if last.hash != stored.hash:
+        return ChainBreak(last.seq, "the last record does not match the stored head (replaced)")
+    return None
+
+
+@runtime_checkable
+class AuditTrail(Protocol):
+    """What the decision path needs from an audit log, whatever stores it."""
+
+    def append(self, kind: str, payload: Mapping[str, Any]) -> str: ...
+
+    def records(self, kind: str | None = None) -> Iterator[AuditRecord]: ...
+
+    def count(self) -> int: ...
+
+    def verify(self) -> ChainBreak | None: ...
+
+    def inspect(self) -> Verdict: ...
+
+    def close(self) -> None: ...
+
+
+class AuditLog:
+    """One SQLite file in WAL mode; threads share it through a lock, processes through SQLite's write lock."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        if not create and not path.is_file():
+            raise AuditUnavailableError(f"audit {path}: no such file")
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
         self._lock = threading.Lock()
+        with self._transaction():
+            self._prepare()
+            self._seen = self._read_head() or EMPTY
+
+    @contextmanager
+    def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+        """One transaction; IMMEDIATE takes the file's write lock first, so the head read in it stays the head."""
+        self._db.execute(begin)
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _prepare(self) -> None:
+        self._db.execute(_SCHEMA)
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_head'").fetchone():
+            return
+        # A file from before the head table: its last record becomes the head it is checked against from now on.
         last = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        self._seq, self._head = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+        self._db.execute(_HEAD_SCHEMA)
+        self._db.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)", tuple(last) if last else EMPTY)
+
+    def _read_head(self) -> Head | None:
+        row = self._db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return None if row is None else Head(int(row[0]), str(row[1]))
 
     def append(self, kind: str, payload: Mapping[str, Any]) -> str:
         """Write one record; returns its hash. Raises ``AuditWriteError`` when it could not be written."""
-        try:
-            text = _ENCODER.encode(payload)
-        except (TypeError, ValueError) as error:
-            raise AuditWriteError(f"payload: not JSON-serialisable ({error})") from error
+        text = encode_payload(payload)
         with self._lock:
-            seq, ts_ns = self._seq + 1, time.time_ns()
-            digest = record_hash(self._head, seq, ts_ns, kind, text)
             try:
-                self._db.execute(
-                    "INSERT INTO audit (seq, ts_ns, kind, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, ts_ns, kind, text, self._head, digest),
-                )
-            except sqlite3.Error as error:
+                record = self._write(kind, text)
+            except (sqlite3.Error, AuditWriteError) as error:
                 raise AuditWriteError(f"audit {self.path}: write failed ({error})") from error
-            self._seq, self._head = seq, digest
-        return digest
+            self._seen = Head(record.seq, record.hash)
+        return record.hash
+
+    def _write(self, kind: str, text: str) -> AuditRecord:
+        with self._transaction():
+            record = next_record(self._read_head(), self._seen, kind, text)
+            self._db.execute(_INSERT, record)
+            self._db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (record.seq, record.hash))
+        return record
 
     def records(self, kind: str | None = None) -> Iterator[AuditRecord]:
         query = "SELECT seq, ts_ns, kind, payload, prev_hash, hash FROM audit"
@@ -96,27 +244,39 @@ class AuditLog:
         return int(self._db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
 
     def verify(self) -> ChainBreak | None:
-        """The first record that breaks the chain (edited, deleted or reordered), or None when intact.
+        """The first record that breaks the chain (edited, deleted or reordered), or None when intact."""
+        return self.inspect().broken
 
-        A cut tail leaves a valid chain behind, so the file's last record is also checked against the head
-        this log wrote (or read when it opened the file), taken first: records appended meanwhile only add.
-        """
+    def inspect(self) -> Verdict:
+        """The chain checked in one read snapshot against the stored head and the head this log last saw."""
         with self._lock:
-            head_seq, head = self._seq, self._head
-        previous, expected_seq = GENESIS, 1
-        for record in self.records():
-            if record.seq != expected_seq:
-                return ChainBreak(expected_seq, f"record {expected_seq} is missing (next is {record.seq})")
-            if record.prev_hash != previous:
-                return ChainBreak(record.seq, "prev_hash does not match the previous record (reordered or removed)")
-            if record_hash(previous, record.seq, record.ts_ns, record.kind, record.payload) != record.hash:
-                return ChainBreak(record.seq, "content does not match its hash (edited)")
-            previous, expected_seq = record.hash, expected_seq + 1
-        if expected_seq - 1 < head_seq:
-            return ChainBreak(expected_seq, f"record {expected_seq} is missing (the log ends at {expected_seq - 1})")
-        if expected_seq - 1 == head_seq and previous != head:
-            return ChainBreak(head_seq, "the last record is not the one this log wrote (replaced)")
-        return None
+            seen = self._seen
+            with self._transaction("BEGIN"):
+                return check_chain(self.records(), self._read_head(), seen)
 
     def close(self) -> None:
         self._db.close()
+
+
+def sqlite_path(dsn: str) -> Path:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (SQLAlchemy's form, as the settings write it)."""
+    if not dsn.startswith(SQLITE_PREFIX) or dsn == SQLITE_PREFIX:
+        raise ValueError(f"audit DSN {dsn!r}: expected sqlite:///PATH")
+    return Path(dsn.removeprefix(SQLITE_PREFIX))
+
+
+def open_audit(dsn: str, *, table: str = "audit", create: bool = True) -> AuditTrail:
+    """The audit log behind ``dsn``; ``table`` names the PostgreSQL table (SQLite's is always ``audit``).
+
+    ``create=False`` refuses a store that does not exist yet (``AuditUnavailableError``), for readers
+    such as ``rtopt audit verify`` that must not report an empty new log as intact.
+    """
+    if dsn.startswith(POSTGRES_PREFIXES):
+        from serving.decision.audit_postgres import PostgresAuditLog
+
+        return PostgresAuditLog(dsn, table, create=create)
+    if dsn.startswith("sqlite:"):
+        if table != "audit":
+            raise ValueError(f"audit table {table!r}: a SQLite audit file always keeps its records in 'audit'")
+        return AuditLog(sqlite_path(dsn), create=create)
+    raise ValueError(f"audit DSN: expected sqlite:///PATH or postgresql://..., got {dsn.split(':', 1)[0]}:...")

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
@@ -39,10 +39,11 @@ from models.env.config import RewardConfig
 from models.env.replay import VOLATILITY_FEATURE
 from models.evaluation.backtest import FeatureRow as FeatureMap
 from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
+from models.marketdata.simulator import REGIMES
 from models.strategies import Strategy, build_strategies
 from models.streaming.events import EventRejected, MarketEvent, Reason, parse_event
 from models.streaming.processor import KeyedProcessor, StreamConfig
-from serving.decision.audit import AuditLog, AuditWriteError
+from serving.decision.audit import AuditTrail, AuditWriteError
 from serving.decision.broker import BrokerConfig, PaperBroker, StepResult, Tick, quote_of
 from serving.decision.bundle import ModelBundle
 from serving.decision.policy import BundlePolicy, PolicyConfig, Proposal
@@ -54,6 +55,7 @@ _NAN = math.nan
 _FEATURE_INDEX = {name: i for i, name in enumerate((*FEATURE_NAMES, *PAIR_FEATURE_NAMES))}
 _PAIR_NANS = [_NAN] * len(PAIR_FEATURE_NAMES)
 _VOL_INDEX = FEATURE_NAMES.index(VOLATILITY_FEATURE)
+REGIME_CODES = {regime: code for code, regime in enumerate(REGIMES)}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,11 +91,14 @@ class RejectedEvent(NamedTuple):
     payload: str
 
 
-class TransitionSink:
-    """Where the champion's live transitions go for online learning (``models.agents.OnlineDDPG.observe``)."""
+class TransitionSink(Protocol):
+    """Where the champion's live transitions go for online learning (``models.agents.OnlineDDPG`` is one).
 
-    def observe(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None:
-        raise NotImplementedError
+    ``observe`` only stages the transition (the learner trains off the decision path, rate-bounded); the
+    action is the executed ``[target, entry_factor, exit_factor]``, in the env's action units.
+    """
+
+    def observe(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None: ...
 
 
 @dataclass(slots=True)
@@ -116,7 +121,7 @@ class DecisionEngine:
         champion: ModelBundle,
         config: EngineConfig | None = None,
         *,
-        audit: AuditLog | None = None,
+        audit: AuditTrail | None = None,
         feature_sink: Callable[[str, int, np.ndarray], None] | None = None,
         transitions: TransitionSink | None = None,
         strategy_factory: Callable[[], Sequence[Strategy]] = build_strategies,
@@ -203,12 +208,13 @@ class DecisionEngine:
             role.policy.track_regime(symbol, vector, high=high, low=low, volume=event.volume)
         targets, active = self._signals(symbol, features)
         hold = self._hold_reason(event, vector, active)
+        # The last decision's transition completes with this event's outcome, before the new decision replaces it.
+        self._learn_online(symbol, steps[0], vector, hold)
         snapshot = features_dict(vector)
         decisions = [
             self._decide(role, event, tick, features, vector, snapshot, targets, active, hold, started)
             for role in roles
         ]
-        self._learn_online(symbol, steps[0], vector, hold)
         for role, decision in zip(roles[1:], decisions[1:], strict=True):
             self._score_shadow(role, steps[0], step_of(steps, roles, role), decision, decisions[0])
         self.decisions_generated += 1
@@ -320,7 +326,7 @@ class DecisionEngine:
             position=step.position,
             entry_price=broker.entry_price(symbol),
             close=broker.last_price(symbol),
-            regime=None,
+            regime=REGIME_CODES[self._champion.policy.last_regime(symbol)],
         )
         self.transitions.observe(obs, action, reward, next_obs, False)
 

@@ -285,3 +285,24 @@ def test_status_given_decisions_returns_seed_keys_and_counts(
     assert status["decisions_generated"] == 400
     assert isinstance(status["daily_pnl"], float) and math.isfinite(status["daily_pnl"])
     assert status["positions"]["BTC-PERP"]["position"] == baseline[399].position_size
+
+
+def test_engine_given_online_ddpg_sink_stages_champion_transitions(decision_bundle_dir: Path) -> None:
+    """The paper broker's outcomes reach DDPG's online learner as transitions, off the decision path."""
+    from stable_baselines3 import TD3
+
+    from models.agents import OnlineDDPG
+    from models.env import MarketReplay, TradingEnv, TradingEnvConfig
+    from models.marketdata.samples import SAMPLES
+    from serving.decision.replay import frame_payloads
+
+    sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
+    frame = sample.load().frame.iloc[:800]
+    env = TradingEnv(MarketReplay.from_bars(frame, sample.kind), TradingEnvConfig(episode_length=500))
+    learner = OnlineDDPG(TD3("MlpPolicy", env, seed=0))
+    engine = DecisionEngine(load_bundle_dir(decision_bundle_dir), EngineConfig(clock="market"), transitions=learner)
+    decisions = [engine.process(p) for p in frame_payloads(frame, sample.symbol)]
+    proposed = [d.hold_reason.value in ("", "no_change", "risk") for d in decisions]
+    live = [d.hold_reason.value not in ("warming_up", "stale_features") for d in decisions]
+    expected = sum(p and n for p, n in zip(proposed[:-1], live[1:], strict=True))
+    assert learner.stats().received == expected > 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,26 +35,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def serve_app(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[RunningApp]:
+@contextlib.contextmanager
+def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[RunningApp]:
+    """The app on local Ray with ``bundle_dir`` registered as champion in a fresh registry under ``home``."""
     from serving.serve.runner import start, stop
 
-    home = tmp_path_factory.mktemp("serve-home")
     tracking = f"sqlite:///{home / 'mlflow.db'}"
     saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "RTOPT_ADMIN_TOKEN")}
     os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking, RTOPT_ADMIN_TOKEN=TOKEN)
     artifact_root = (home / "artifacts").as_uri()
-    champion = register_bundle(decision_bundle_dir, "ppo", "serve-tests", artifact_root, validation_score=0.0)
-    config = ServeConfig(
-        mlflow_tracking_uri=tracking,
-        model_cache=str(home / "cache"),
-        symbols=SYMBOLS,
-        clock="market",
-        port=free_port(),
-        registry_poll_s=0.5,
-        audit_path=str(home / "audit"),
-        max_batch=5_000,
-    )
+    champion = register_bundle(bundle_dir, "ppo", "serve-tests", artifact_root, validation_score=0.0)
+    settings: dict[str, Any] = {
+        "mlflow_tracking_uri": tracking,
+        "model_cache": str(home / "cache"),
+        "symbols": SYMBOLS,
+        "clock": "market",
+        "port": free_port(),
+        "registry_poll_s": 0.5,
+        "audit_path": str(home / "audit"),
+        "max_batch": 5_000,
+    }
+    config = ServeConfig(**(settings | overrides))
     url = start(config)
     try:
         yield RunningApp(url, config, home, champion, "serve-tests", artifact_root)
@@ -63,3 +66,9 @@ def serve_app(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Pat
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def serve_app(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("serve-home"), decision_bundle_dir) as app:
+        yield app

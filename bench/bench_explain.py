@@ -1,0 +1,106 @@
+"""Explanation costs: SHAP on the actor's size (DeepSHAP, expected gradients) and the bandit's exact split.
+
+As the decision path runs them: a bundle is trained on the first 60% of the shipped BTC-PERP week (not timed),
+the background is 32 training observations, and held-out observations are explained one at a time (batch 1,
+one torch thread, as ``ExplanationConfig`` sets). Baselines measured in the same run: the actor's plain
+forward pass at batch 1, both the served numpy path and the torch network SHAP differentiates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import latencies_us, merge_results, pct, print_table
+from models.agents import torch_threads
+from models.bandit import build_context, context_layout
+from models.env import OBSERVATION_NAMES, MarketReplay
+from models.marketdata.samples import SAMPLES
+from models.marketdata.schema import DataKind
+from models.marketdata.simulator import REGIMES
+from serving.decision.bundle import ModelBundle
+from serving.decision.training import BundleTrainingConfig, train_bundle
+from serving.safety.explain import (
+    DecisionExplainer,
+    ExplanationConfig,
+    actor_network,
+    background_from_replay,
+    bandit_attributions,
+)
+
+BACKGROUND = 32
+
+
+def _setup() -> tuple[ModelBundle, Path, np.ndarray, np.ndarray, np.ndarray]:
+    """Bundle, its actor folder, the background, held-out observations and one held-out context."""
+    sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
+    frame = sample.load().frame
+    cut = int(len(frame) * 0.6)
+    folder = Path(tempfile.mkdtemp(prefix="rtopt-bench-explain-"))
+    config = BundleTrainingConfig(agent_steps=1_024, regime_bars=1_000, seed=0)
+    bundle = train_bundle(frame.iloc[:cut], DataKind.BARS, folder, config)
+    train, held_out = (MarketReplay.from_bars(part, DataKind.BARS) for part in (frame.iloc[:cut], frame.iloc[cut:]))
+    background = background_from_replay(train, bundle.scaler, BACKGROUND, seed=0)
+    observations = background_from_replay(held_out, bundle.scaler, 64, seed=1)
+    row = held_out.features[held_out.first_valid]
+    features = dict(zip(held_out.feature_names, row.tolist(), strict=True))
+    context = build_context(features, REGIMES[0], np.zeros(len(bundle.bandit.arms)))
+    return bundle, folder / "bundle" / "actor", background, observations, context
+
+
+def _actor_ms(explainer: DecisionExplainer, observations: np.ndarray, n: int) -> np.ndarray:
+    rows = itertools.cycle(observations)
+    return latencies_us(lambda: explainer.actor(next(rows)), n, warmup=5) / 1e3
+
+
+def run() -> dict[str, float | int | str]:
+    bundle, actor_dir, background, observations, context = _setup()
+    names = context_layout(bundle.bandit.arms)
+    deep, gradient = (
+        DecisionExplainer(
+            actor_dir,
+            bundle.bandit,
+            OBSERVATION_NAMES,
+            names,
+            background,
+            ExplanationConfig(method=m, budget_ms=math.inf),
+        )
+        for m in ("deep", "gradient")
+    )
+    deep_ms, gradient_ms = _actor_ms(deep, observations, 500), _actor_ms(gradient, observations, 40)
+    bandit_us = latencies_us(lambda: bandit_attributions(bundle.bandit, context, 0, names), 20_000)
+    explain_ms = latencies_us(lambda: deep.explain(observations[0], context, 0), 500, warmup=5) / 1e3
+    rows = itertools.cycle(observations)
+    numpy_us = latencies_us(lambda: bundle.actor(next(rows)), 20_000)
+    network, x = actor_network(actor_dir), torch.as_tensor(observations[:1])
+    with torch_threads(1), torch.no_grad():
+        torch_us = latencies_us(lambda: network(x), 5_000)
+    return {
+        "explain_actor_deep_p50_ms": pct(deep_ms, 50),
+        "explain_actor_deep_p99_ms": pct(deep_ms, 99),
+        "explain_actor_gradient200_p50_ms": pct(gradient_ms, 50),
+        "explain_actor_gradient200_p99_ms": pct(gradient_ms, 99),
+        "explain_bandit_p50_us": pct(bandit_us, 50),
+        "explain_bandit_p99_us": pct(bandit_us, 99),
+        "explain_full_deep_p50_ms": pct(explain_ms, 50),
+        "explain_full_deep_p99_ms": pct(explain_ms, 99),
+        "explain_actor_forward_numpy_p99_us": pct(numpy_us, 99),
+        "explain_actor_forward_torch_p99_us": pct(torch_us, 99),
+        "explain_deep_vs_forward_numpy": round(float(np.percentile(deep_ms, 50) * 1e3 / np.percentile(numpy_us, 50))),
+    }
+
+
+if __name__ == "__main__":
+    result = run()
+    print_table(
+        f"explanations (BTC-PERP bundle, background {BACKGROUND}, batch 1, one torch thread)",
+        [(k, v, "") for k, v in result.items()],
+    )
+    merge_results(result)
+    print(json.dumps(result))
