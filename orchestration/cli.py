@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     from orchestration.audit_cli import add_command as add_audit
 
     add_audit(sub)
+    from orchestration.risk_cli import add_command as add_risk
+
+    add_risk(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -83,6 +86,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from orchestration.audit_cli import run_audit_command
 
         return run_audit_command(args, settings)
+    if args.command in ("kill", "resume", "risk"):
+        from orchestration.risk_cli import run_risk_command
+
+        return run_risk_command(args, settings)
     if args.command == "demo":
         from orchestration.demo import run_demo
 
