@@ -55,8 +55,9 @@ class FeatureConfig:
 class ExplanationConfig:
     """The seed's explanation settings (SHAP values per decision).
 
-    The decision path does not compute explanations yet: ``Decision.explanation`` is None and
-    ``get_system_status()["explanations"]`` says so; the settings are kept for the explainer.
+    Maps onto ``serving.safety.explain.ExplanationConfig``: ``enable_real_time_explanation`` -> ``enabled``,
+    ``shap_sample_size`` -> ``background_size`` (background rows DeepSHAP integrates over, at most those saved
+    beside the actor).
     """
 
     enable_real_time_explanation: bool = True

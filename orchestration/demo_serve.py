@@ -47,7 +47,7 @@ def serve_demo(settings: Settings) -> int:
         clock="market",
         registry_poll_s=0,
         redis_url=store.redis_url if store.backend == "redis" else None,
-        audit_path=str(settings.home / "audit"),
+        audit_dsn=settings.audit_dsn,
         port=_free_port(),
     )
     print(f"5/5 Ray Serve: champion models behind POST /v1/decisions; {len(payloads)} held-out bars over HTTP")

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from orchestration.settings import Settings
+from serving.safety.kill_switch import kill_switch_path
 from serving.serve.config import ServeConfig
 
 
@@ -35,7 +36,8 @@ def serve_config(args: argparse.Namespace, settings: Settings) -> ServeConfig:
         clock="market" if args.replay else "wall",
         registry_poll_s=args.poll,
         redis_url=store.redis_url if store.backend == "redis" else None,
-        audit_path=str(settings.home / "audit"),
+        audit_dsn=settings.audit_dsn,
+        kill_switch_file=str(kill_switch_path(settings.home)),
         port=args.port,
     )
 

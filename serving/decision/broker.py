@@ -113,6 +113,11 @@ class PaperBroker:
         book = self._books.get(symbol)
         return 0.0 if book is None else book.entry_price
 
+    def unit_quantity(self, symbol: str) -> float:
+        """Asset quantity of a full (1.0) position of ``symbol``; 0 before its first event."""
+        book = self._books.get(symbol)
+        return 0.0 if book is None else book.unit_qty
+
     def last_price(self, symbol: str) -> float:
         book = self._books.get(symbol)
         return math.nan if book is None else book.last_close

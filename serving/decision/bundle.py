@@ -40,6 +40,8 @@ class ModelBundle:
     scaler: FeatureScaler
     versions: Mapping[str, str] = field(default_factory=dict)
     """Model name -> "registered name/version" (or a file digest for bundles outside the registry)."""
+    actor_dir: Path | None = None
+    """The exported actor's folder (safetensors, spec, scaler; optional SHAP background): explanations read it."""
 
     def __post_init__(self) -> None:
         if self.bandit.config.dim != context_dim(len(self.bandit.arms)):
@@ -67,6 +69,7 @@ def load_bundle_dir(folder: Path, versions: Mapping[str, str] | None = None) -> 
         actor=load_actor(folder / "actor"),
         scaler=FeatureScaler.from_json((folder / "actor" / SCALER_FILE).read_text()),
         versions=versions,
+        actor_dir=(folder / "actor").resolve(),
     )
 
 

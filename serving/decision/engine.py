@@ -31,11 +31,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
 from models.env.config import RewardConfig
+from models.env.execution import Orders
 from models.env.replay import VOLATILITY_FEATURE
 from models.evaluation.backtest import FeatureRow as FeatureMap
 from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
@@ -48,7 +50,11 @@ from serving.decision.broker import BrokerConfig, PaperBroker, StepResult, Tick,
 from serving.decision.bundle import ModelBundle
 from serving.decision.policy import BundlePolicy, PolicyConfig, Proposal
 from serving.decision.records import Action, Decision, HoldReason
-from serving.decision.risk import RiskConfig, RiskMonitor, TradingState
+from serving.safety.explain import ExplanationConfig
+from serving.safety.kill_switch import KillSwitchStore
+from serving.safety.risk_controls import PreTradeRisk
+from serving.safety.risk_limits import RiskLimits
+from serving.safety.risk_types import DenyReason, OrderRequest, PortfolioView, TradingState
 
 Clock = Literal["wall", "market"]
 _NAN = math.nan
@@ -69,19 +75,34 @@ class EngineConfig:
     max_feature_age: timedelta = timedelta(minutes=5)
     stream: StreamConfig = field(default_factory=StreamConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
-    risk: RiskConfig = field(default_factory=RiskConfig)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    """The pre-trade limits (``serving.safety``); they can change while running (``set_limits``)."""
+    kill_switch_file: Path | None = None
+    """Where the champion's kill switch persists (``rtopt kill`` writes it); None: in memory only."""
+    capital: float = math.nan
+    """Account capital (quote currency), needed only by the concentration limits."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Shaping of the transitions handed to online learning (the env's reward terms)."""
     kept_rejects: int = 10_000
     """Rejected events kept in memory with their reason (all of them go to the audit log too)."""
     kept_shadow_decisions: int = 10_000
+    explanation: ExplanationConfig | None = None
+    """Explain the champion's decisions (``serving.safety.explain``); None: no explanations."""
 
     def __post_init__(self) -> None:
         if self.clock not in ("wall", "market"):
             raise ValueError(f"clock: must be 'wall' or 'market', got {self.clock!r}")
         if self.max_feature_age <= timedelta(0):
             raise ValueError(f"max_feature_age: must be > 0, got {self.max_feature_age}")
+
+
+class Verdict(NamedTuple):
+    """What the risk controls made of a proposal: the target let through, the control that acted, the score."""
+
+    target: float
+    reason: str
+    risk_score: float
 
 
 class RejectedEvent(NamedTuple):
@@ -106,8 +127,9 @@ class _Role:
     name: str
     policy: BundlePolicy
     broker: PaperBroker
-    risk: RiskMonitor
+    risk: PreTradeRisk
     decisions: int = 0
+    peak_equity: float = 0.0
     agreements: int = 0
     paired_bps: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100_000))
     recent: deque[Decision] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -130,8 +152,10 @@ class DecisionEngine:
         self.audit, self.feature_sink, self.transitions = audit, feature_sink, transitions
         self._strategy_factory = strategy_factory
         self.processor = KeyedProcessor(self.config.stream)
-        self.risk = RiskMonitor(self.config.risk)
+        store = None if self.config.kill_switch_file is None else KillSwitchStore(self.config.kill_switch_file)
+        self.risk = PreTradeRisk(self.config.risk, store=store, on_halt=lambda _: self._cancel_champion())
         self._champion = _Role("champion", BundlePolicy(champion, self.config.policy), self._broker(), self.risk)
+        self._explainer = self._build_explainer(self._champion.policy)
         self._shadows: dict[str, _Role] = {}
         self._strategies: dict[str, Sequence[Strategy]] = {}
         self._lock = threading.RLock()
@@ -141,6 +165,21 @@ class DecisionEngine:
         self.reject_counts: dict[str, int] = {}
         self.decisions_generated = 0
         self._check_arms(champion)
+
+    def _build_explainer(self, policy: BundlePolicy) -> Any:
+        """SHAP for the actor and exact attributions for the bandit, when configured (imports shap lazily)."""
+        config, actor_dir = self.config.explanation, policy.bundle.actor_dir
+        if config is None or not config.enabled:
+            return None
+        if actor_dir is None:
+            raise ValueError("explanation: the champion bundle has no actor_dir to explain the actor from")
+        from models.bandit import context_layout
+        from serving.safety.explain import BACKGROUND_FILE, DecisionExplainer, load_background
+
+        background_file = actor_dir / BACKGROUND_FILE
+        background = load_background(background_file) if background_file.is_file() else None
+        names, context_names = policy.observations.names, context_layout(policy.arms)
+        return DecisionExplainer(actor_dir, policy.bandit, names, context_names, background, config)
 
     def _broker(self) -> PaperBroker:
         return PaperBroker(self.config.broker)
@@ -257,21 +296,20 @@ class DecisionEngine:
             proposal = policy.propose(
                 symbol, features, vector, targets, active, position=position, entry_price=entry_price, close=event.close
             )
-        target = position if proposal is None else proposal.target
-        verdict = role.risk.check(
-            position=position, target=target, daily_pnl=broker.daily_pnl(), gross_exposure=broker.gross_exposure()
-        )
+        decision_id = f"{symbol}:{event.timestamp_ns}:{event.event_id}:{role.name}"
+        bid, ask = quote_of(tick, broker.execution.fallback_half_spread)
         entry_f = proposal.entry_factor if proposal else 0.0
         exit_f = proposal.exit_factor if proposal else 0.0
+        wanted = broker.interpreter.interpret((proposal.target if proposal else position, entry_f, exit_f), position)
+        verdict = self._risk_check(role, event, proposal, wanted, (bid, ask), vector, decision_id)
         orders = broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
         traded = orders.exit_qty + orders.entry_qty
         if hold is HoldReason.NONE and traded == 0.0:
             hold = HoldReason.RISK if verdict.reason else HoldReason.NO_CHANGE
         if traded == 0.0 and proposal is not None:
             policy.forget_pending(symbol)
-        bid, ask = quote_of(tick, broker.execution.fallback_half_spread)
         decision = Decision(
-            decision_id=f"{symbol}:{event.timestamp_ns}:{event.event_id}:{role.name}",
+            decision_id=decision_id,
             symbol=symbol,
             timestamp_ns=event.timestamp_ns,
             action=Action.BUY if traded > 0.0 else Action.SELL if traded < 0.0 else Action.HOLD,
@@ -291,6 +329,7 @@ class DecisionEngine:
             role=role.name,
             model_versions=policy.bundle.versions,
             features=snapshot,
+            explanation=self._explain(role, proposal),
             latency_us=(time.perf_counter_ns() - started) / 1e3,
         )
         if role is self._champion and self.audit is not None:
@@ -301,13 +340,78 @@ class DecisionEngine:
         role.decisions += 1
         return decision
 
+    def _portfolio(self, role: _Role) -> PortfolioView:
+        broker = role.broker
+        books = broker.positions()
+        equity = broker.equity()
+        role.peak_equity = max(role.peak_equity, equity)
+        return PortfolioView(
+            positions={s: b["position"] for s, b in books.items()},
+            quantities={s: b["quantity"] for s, b in books.items()},
+            prices={s: b["last_price"] for s, b in books.items()},
+            capital=self.config.capital,
+            daily_pnl=broker.daily_pnl(),
+            equity=equity,
+            peak_equity=role.peak_equity,
+        )
+
+    def _risk_check(
+        self,
+        role: _Role,
+        event: MarketEvent,
+        proposal: Proposal | None,
+        wanted: Orders,
+        quote: tuple[float, float],
+        vector: np.ndarray,
+        decision_id: str,
+    ) -> Verdict:
+        """The target the pre-trade controls let through, why it was cut or denied, and the risk score."""
+        position = role.broker.position(event.symbol)
+        now = time.time_ns() if self.config.clock == "wall" else self._market_ns
+        delta = wanted.exit_qty + wanted.entry_qty
+        portfolio = self._portfolio(role)
+        if proposal is None or delta == 0.0:
+            state = role.risk.update(portfolio, now)
+            reason = "halted" if state is TradingState.HALTED else ""
+            return Verdict(position, reason, _position_score(position, role.risk.limits))
+        bid, ask = quote
+        leg, factor = (
+            (wanted.entry_qty, wanted.entry_factor) if wanted.entry_qty else (wanted.exit_qty, wanted.exit_factor)
+        )
+        order = OrderRequest(
+            symbol=event.symbol,
+            strategy=proposal.choice.name,
+            delta=delta,
+            quantity=delta * role.broker.unit_quantity(event.symbol),
+            limit_price=role.broker.execution.limit_price(leg, factor, bid, ask),
+            reference_mid=0.5 * (bid + ask),
+            timestamp_ns=event.timestamp_ns,
+            market_data_ns=event.timestamp_ns,
+            idempotency_key=decision_id,
+            volatility=_volatility(vector),
+        )
+        verdict = role.risk.check(order, portfolio, now)
+        reason = "" if verdict.reason is DenyReason.NONE else verdict.reason.value
+        return Verdict(position + verdict.delta, reason, verdict.risk_score)
+
+    def _cancel_champion(self) -> None:
+        self._champion.broker.cancel_all()
+
+    def _explain(self, role: _Role, proposal: Proposal | None) -> dict[str, Any] | None:
+        if proposal is None or self._explainer is None or role is not self._champion:
+            return None
+        explanation: dict[str, Any] | None = self._explainer.explain(
+            proposal.observation, proposal.context, proposal.choice.arm, bandit=role.policy.bandit
+        )
+        return explanation
+
     def _audit(self, kind: str, payload: Mapping[str, Any]) -> None:
         assert self.audit is not None
         try:
             self.audit.append(kind, payload)
         except AuditWriteError:
             # No unaudited decision: stop trading before anything else happens.
-            self.risk.kill("audit write failed")
+            self.risk.kill("audit write failed", by="risk-monitor")
             self._champion.broker.cancel_all()
             raise
 
@@ -348,9 +452,10 @@ class DecisionEngine:
         """
         self._check_arms(bundle)
         policy = BundlePolicy(bundle, self.config.policy)
+        explainer = self._build_explainer(policy)
         with self._lock:
             policy.adopt(self._champion.policy)
-            self._champion.policy = policy
+            self._champion.policy, self._explainer = policy, explainer
 
     def set_shadow(self, name: str, bundle: ModelBundle | None) -> None:
         """Start (or replace, or with None stop) shadowing ``bundle`` under ``name``; it starts flat."""
@@ -361,7 +466,7 @@ class DecisionEngine:
             self._check_arms(bundle)
             policy = BundlePolicy(bundle, self.config.policy)
             policy.adopt(self._champion.policy)
-            self._shadows[name] = _Role(name, policy, self._broker(), RiskMonitor(self.config.risk))
+            self._shadows[name] = _Role(name, policy, self._broker(), PreTradeRisk(self.risk.limits))
 
     @property
     def champion(self) -> ModelBundle:
@@ -376,9 +481,10 @@ class DecisionEngine:
         """The champion's paper broker: the positions and equity of what the engine executed."""
         return self._champion.broker
 
-    def kill(self, cause: str) -> None:
+    def kill(self, cause: str, by: str = "operator") -> None:
+        """The kill switch: HALTED (persisted when the engine has a kill-switch file), working orders cancelled."""
         with self._lock:
-            self.risk.kill(cause)
+            self.risk.kill(cause, by=by)
             self._champion.broker.cancel_all()
 
     # -- reporting ------------------------------------------------------------------------------------
@@ -404,7 +510,6 @@ class DecisionEngine:
             broker = self._champion.broker
             return {
                 "status": "halted" if self.risk.state is TradingState.HALTED else "running",
-                "trading_state": self.risk.state.value,
                 "active_models": dict(self._champion.policy.bundle.versions),
                 "decisions_generated": self.decisions_generated,
                 "daily_pnl": broker.daily_pnl(),
@@ -412,15 +517,18 @@ class DecisionEngine:
                 "positions": broker.positions(),
                 "shadow": self.shadow_metrics(),
                 "rejected": dict(self.reject_counts),
-                "risk_events": [
-                    {**c._asdict(), "previous": c.previous.value, "state": c.state.value} for c in self.risk.changes
-                ],
+                **self.risk.status(),
                 "bandit": self._champion.policy.stats(),
             }
 
 
 def step_of(steps: list[StepResult], roles: list[_Role], role: _Role) -> StepResult:
     return steps[roles.index(role)]
+
+
+def _position_score(position: float, limits: RiskLimits) -> float:
+    cap = limits.max_position
+    return min(1.0, abs(position) / cap) if cap else min(1.0, abs(position))
 
 
 def features_dict(vector: np.ndarray) -> dict[str, float]:

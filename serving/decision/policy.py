@@ -46,6 +46,8 @@ class Proposal(NamedTuple):
     expected_return: float
     regime: Regime
     observation: npt.NDArray[np.float32]
+    context: FloatArray
+    """The bandit's context vector (a copy: explanations and the pending reward read it)."""
 
 
 class _SymbolPolicyState:
@@ -126,8 +128,9 @@ class BundlePolicy:
         entry, exit_ = min(1.0, max(0.0, entry)), min(1.0, max(0.0, exit_))
         target = max(-1.0, min(1.0, targets[choice.arm] * abs(size)))
         mean, width = self.bandit.estimate(choice.arm, context)
-        state.pending = (choice.arm, context.copy())
-        return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs)
+        kept = context.copy()
+        state.pending = (choice.arm, kept)
+        return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, kept)
 
     def forget_pending(self, symbol: str) -> None:
         """The decision will not be executed (held, denied): its outcome must not train the bandit."""

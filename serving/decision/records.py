@@ -116,6 +116,9 @@ class Decision:
         """``to_dict`` without the latency: what must be identical across the backtest, HTTP and the Python API."""
         out = self.to_dict()
         del out["latency_us"]
+        if out["explanation"] is not None:
+            # wall-time dependent (``serving.safety.explain.TIMING_KEYS``)
+            out["explanation"] = {k: v for k, v in out["explanation"].items() if k not in ("elapsed_ms", "budget")}
         return out
 
 

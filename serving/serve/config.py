@@ -36,8 +36,11 @@ class ServeConfig(BaseModel):
     """How often the ingress checks the registry aliases and hot-swaps the shards; 0 turns polling off."""
     redis_url: str | None = None
     """The online store the health check pings; None when the store is not Redis."""
-    audit_path: str | None = None
-    """SQLite audit log folder (one file per shard); None runs without an audit log."""
+    audit_dsn: str | None = None
+    """The audit trail (``sqlite:///...`` or ``postgresql://...``), one hash chain shared by every shard; None
+    runs without an audit log."""
+    kill_switch_file: str | None = None
+    """The persisted kill switch every shard obeys (``rtopt kill`` writes it); None: in memory per shard."""
     admin_token_env: str = "RTOPT_ADMIN_TOKEN"
     """Environment variable holding the admin token; admin endpoints answer 403 while it is unset."""
     port: int = Field(default=8000, ge=1, le=65535)

@@ -17,7 +17,7 @@ from typing import Any
 from ray import serve
 
 from models.streaming.events import EventRejected
-from serving.decision.audit import AuditLog
+from serving.decision.audit import AuditTrail, open_audit
 from serving.decision.bundle import ModelBundle
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.registry import ModelUnavailableError, ResolvedVersions, load_bundle, resolve
@@ -51,6 +51,7 @@ class DecisionShard:
             symbols=frozenset(cfg.symbols),
             clock=cfg.clock,
             max_feature_age=timedelta(seconds=cfg.max_feature_age_s),
+            kill_switch_file=None if cfg.kill_switch_file is None else Path(cfg.kill_switch_file),
         )
 
     def _load(self, role: str, versions: ResolvedVersions | None) -> ModelBundle | None:
@@ -84,9 +85,9 @@ class DecisionShard:
                 self.applied["challenger"] = challenger
         return self.health()
 
-    def _audit(self) -> AuditLog | None:
-        folder = self.config.audit_path
-        return None if folder is None else AuditLog(Path(folder) / f"decisions-shard{self.shard}.db")
+    def _audit(self) -> AuditTrail | None:
+        dsn = self.config.audit_dsn
+        return None if dsn is None else open_audit(dsn)
 
     def decide(self, payloads: list[Any]) -> list[dict[str, Any]]:
         """Decisions (as dicts) or ``{"error": ...}`` entries, one per payload, in order."""

@@ -30,11 +30,13 @@ from models.agents import (
 )
 from models.device import DeviceManagerConfig, select_device
 from models.env import MarketReplay, TradingEnv, TradingEnvConfig
+from serving.safety.explain import BACKGROUND_FILE, background_from_replay, save_background
 
 log = logging.getLogger(__name__)
 
 Algorithm = Literal["ddpg", "ppo"]
 SCALER_FILE = "scaler.json"
+BACKGROUND_ROWS = 100
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -116,6 +118,9 @@ def train_agent(
     actor_dir = out_dir / algorithm
     export_actor(model, actor_dir)
     (actor_dir / SCALER_FILE).write_text(env.observations.scaler.to_json())
+    # The fixed SHAP background of this actor: observations of its own training data.
+    sample = background_from_replay(env.replay, env.observations.scaler, BACKGROUND_ROWS, config.seed)
+    save_background(actor_dir / BACKGROUND_FILE, sample)
     score, trades = validation_score(actor_dir, replay.slice(*validation_rows), env)
     params = {f"agent.{k}": v for k, v in asdict(agent_config).items()} | {
         f"run.{k}": v for k, v in asdict(config).items()

@@ -236,7 +236,7 @@ def test_get_system_status_given_the_seeds_configs_reports_the_seeds_keys_and_th
     assert status["model_source"] == "given by the caller"
     assert status["config_mismatches"]["ddpg_config.state_dim"] == {"config": 20, "serving": 30}
     assert "ddpg_config.state_dim=20 (served: 30)" in caplog.text
-    assert status["explanations"] == {"requested": False, "shap_sample_size": 100, "computed": False}
+    assert status["explanations"]["requested"] is False and status["explanations"]["computed"] is False
 
 
 def register_champions(settings: Settings, bundle_dir: Path, tmp_path: Path) -> None:

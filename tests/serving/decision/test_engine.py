@@ -15,7 +15,7 @@ from serving.decision.audit import AuditLog, AuditWriteError
 from serving.decision.bundle import ModelBundle, load_bundle_dir
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.records import Action, Decision, HoldReason
-from serving.decision.risk import TradingState
+from serving.safety.risk_types import TradingState
 
 N_EVENTS = 1_500
 MARKET = EngineConfig(clock="market")
@@ -247,7 +247,7 @@ def test_process_given_audit_write_fails_raises_and_halts_then_decisions_hold(
     after = [engine.process(event) for event in events[at + 1 : at + 200]]
 
     assert engine.risk.state is TradingState.HALTED and halted["status"] == "halted"
-    assert halted["risk_events"][-1]["cause"] == "kill switch: audit write failed"
+    assert halted["risk_events"][-1]["cause"] == "audit write failed"
     assert position == baseline[at].previous_position != 0.0
     assert all(d.position_size == d.previous_position == position for d in after)
     assert all(d.action is Action.HOLD and d.risk_reason == "halted" for d in after)
@@ -306,3 +306,25 @@ def test_engine_given_online_ddpg_sink_stages_champion_transitions(decision_bund
     live = [d.hold_reason.value not in ("warming_up", "stale_features") for d in decisions]
     expected = sum(p and n for p, n in zip(proposed[:-1], live[1:], strict=True))
     assert learner.stats().received == expected > 0
+
+
+def test_engine_given_explanations_on_attaches_them_to_champion_decisions(
+    decision_bundle_dir: Path, btc_events: list[dict[str, Any]]
+) -> None:
+    """SHAP on the actor and exact bandit attributions ride on every proposed decision, deterministically."""
+    from serving.safety.explain import ExplanationConfig
+
+    config = EngineConfig(clock="market", explanation=ExplanationConfig(budget_ms=math.inf))
+    runs = []
+    for _ in range(2):
+        engine = DecisionEngine(load_bundle_dir(decision_bundle_dir), config)
+        runs.append([engine.process(p) for p in btc_events[:150]])
+    proposed = [d for d in runs[0] if d.strategy]
+    assert proposed and all(d.explanation is not None for d in proposed)
+    assert all(d.explanation is None for d in runs[0] if not d.strategy)
+    first = proposed[0].explanation
+    assert first is not None and "shap" in first["method"].lower() and len(first["top_features"]) == 5
+    bandit = first["bandit"]
+    assert math.isclose(sum(bandit["attributions"].values()), bandit["mean"], rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(bandit["mean"] / 1e4, proposed[0].expected_return, rel_tol=1e-9, abs_tol=1e-15)
+    assert [d.comparable() for d in runs[0]] == [d.comparable() for d in runs[1]]

@@ -52,7 +52,7 @@ def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[Runn
         "clock": "market",
         "port": free_port(),
         "registry_poll_s": 0.5,
-        "audit_path": str(home / "audit"),
+        "audit_dsn": f"sqlite:///{home / 'audit' / 'audit.db'}",
         "max_batch": 5_000,
     }
     config = ServeConfig(**(settings | overrides))

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from models.marketdata.samples import SAMPLES
+from serving.decision.audit import open_audit
 from serving.decision.backtest import BacktestConfig, run_backtest
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.registry import load_bundle, register_bundle
@@ -126,6 +127,11 @@ def test_status_health_and_metrics_given_running_app_report_state(serve_app: Run
     metrics = requests.get(f"{serve_app.url}/metrics", timeout=30).text
     assert "rtopt_decisions_total" in metrics and "rtopt_decision_latency_seconds_bucket" in metrics
     assert 'rtopt_trading_state{shard="0",state="ACTIVE"} 1.0' in metrics
+    assert serve_app.config.audit_dsn is not None
+    audit = open_audit(serve_app.config.audit_dsn, create=False)
+    kinds = {r.kind for r in audit.records()}
+    assert audit.verify() is None and {"decision", "reject"} <= kinds
+    audit.close()
 
 
 def test_admin_given_missing_or_wrong_token_returns_401_or_403(serve_app: RunningApp) -> None:

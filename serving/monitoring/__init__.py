@@ -1,0 +1,30 @@
+"""Monitoring the models' inputs: regime-aware Evidently drift reports over recent feature windows.
+
+``drift_report(reference, current, regimes_ref, regimes_cur, out_dir)`` returns a ``DriftOutcome`` (per-feature
+scores, drifted share and flag, the regimes it was conditioned on) and writes the HTML report; it raises
+``DriftReportError`` when Evidently gives no result. The cheap online statistic (PSI) is ``models.monitoring``.
+"""
+
+from serving.monitoring.drift import (
+    HTML_NAME,
+    DriftConfig,
+    DriftInputs,
+    DriftOutcome,
+    DriftReportError,
+    RegimeMatch,
+    drift_report,
+    match_regimes,
+    split_reference_window,
+)
+
+__all__ = [
+    "HTML_NAME",
+    "DriftConfig",
+    "DriftInputs",
+    "DriftOutcome",
+    "DriftReportError",
+    "RegimeMatch",
+    "drift_report",
+    "match_regimes",
+    "split_reference_window",
+]
