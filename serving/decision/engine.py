@@ -415,6 +415,11 @@ class DecisionEngine:
             self._champion.broker.cancel_all()
             raise
 
+    def _audit_admin(self, kind: str, payload: Mapping[str, Any]) -> None:
+        """Model, shadow, limit and state changes go to the audit trail too (when there is one)."""
+        if self.audit is not None:
+            self._audit(kind, payload)
+
     def _learn_online(self, symbol: str, step: StepResult, vector: np.ndarray, hold: HoldReason) -> None:
         """Hand the champion's last (obs, action) and its shaped reward to online learning."""
         last = self._last_obs.pop(symbol, None)
@@ -454,19 +459,42 @@ class DecisionEngine:
         policy = BundlePolicy(bundle, self.config.policy)
         explainer = self._build_explainer(policy)
         with self._lock:
+            previous = dict(self._champion.policy.bundle.versions)
             policy.adopt(self._champion.policy)
             self._champion.policy, self._explainer = policy, explainer
+            self._audit_admin(
+                "model_swap", {"role": "champion", "previous": previous, "versions": dict(bundle.versions)}
+            )
 
     def set_shadow(self, name: str, bundle: ModelBundle | None) -> None:
         """Start (or replace, or with None stop) shadowing ``bundle`` under ``name``; it starts flat."""
         with self._lock:
             if bundle is None:
-                self._shadows.pop(name, None)
+                if self._shadows.pop(name, None) is not None:
+                    self._audit_admin("shadow", {"name": name, "versions": None})
                 return
             self._check_arms(bundle)
             policy = BundlePolicy(bundle, self.config.policy)
             policy.adopt(self._champion.policy)
             self._shadows[name] = _Role(name, policy, self._broker(), PreTradeRisk(self.risk.limits))
+            self._audit_admin("shadow", {"name": name, "versions": dict(bundle.versions)})
+
+    def set_limits(self, values: Mapping[str, Any], by: str) -> dict[str, Any]:
+        """Change risk limits while running (the next order sees them); audited. Unknown fields raise."""
+        with self._lock:
+            limits = RiskLimits.from_dict({**self.risk.limits.to_dict(), **values})
+            change = self.risk.set_limits(limits, by)
+            for shadow in self._shadows.values():
+                shadow.risk.set_limits(limits, by)
+            record = change.to_dict()
+            self._audit_admin("limit_change", record)
+            return record
+
+    def resume(self, cause: str, by: str) -> None:
+        """A person's decision to trade again (ACTIVE); audited."""
+        with self._lock:
+            self.risk.resume(cause, by)
+            self._audit_admin("risk_state", {"state": self.risk.state.value, "cause": cause, "by": by})
 
     @property
     def champion(self) -> ModelBundle:
@@ -486,6 +514,7 @@ class DecisionEngine:
         with self._lock:
             self.risk.kill(cause, by=by)
             self._champion.broker.cancel_all()
+            self._audit_admin("risk_state", {"state": self.risk.state.value, "cause": cause, "by": by})
 
     # -- reporting ------------------------------------------------------------------------------------
 

@@ -201,6 +201,38 @@ class Ingress:
         statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}") for shard in self.shards))
         return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
 
+    @api.post("/v1/admin/resume")
+    async def resume(self, request: Request) -> Response:
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        cause, by = str(body.get("cause", "")), str(body.get("by", ""))
+        if not cause or not by:
+            return RequestError(
+                422, "cause" if not cause else "by", "cause, by: a person resumes, saying why"
+            ).response()
+        statuses = await asyncio.gather(*(shard.resume.remote(cause, by) for shard in self.shards))
+        return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
+
+    @api.post("/v1/admin/limits")
+    async def limits(self, request: Request) -> Response:
+        """Change risk limits on every shard; each change is an audit record with the old and new values."""
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        body = await request.json()
+        values, by = body.get("limits"), str(body.get("by", ""))
+        if not isinstance(values, dict) or not by:
+            return RequestError(
+                422, "limits" if not isinstance(values, dict) else "by", "limits: {...}, by: name"
+            ).response()
+        try:
+            changes = await asyncio.gather(*(shard.set_limits.remote(values, by) for shard in self.shards))
+        except (ValueError, TypeError) as error:
+            return RequestError(422, "limits", str(error)).response()
+        return JSONResponse({"changes": changes})
+
     def _apply_registry(self) -> list[dict[str, Any]]:
         champion, challenger = resolve("champion", self.config.agent), resolve("challenger", self.config.agent)
         self.registry_state = {"last_check": time.time(), "error": None}

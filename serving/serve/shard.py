@@ -107,10 +107,21 @@ class DecisionShard:
             return {"shard": self.shard, "status": "not_ready", "unhealthy": self.unhealthy}
         return {"shard": self.shard, **self.engine.status(), "unhealthy": self.unhealthy}
 
-    def kill(self, cause: str) -> dict[str, Any]:
+    def kill(self, cause: str, by: str = "api") -> dict[str, Any]:
         if self.engine is not None:
-            self.engine.kill(cause)
+            self.engine.kill(cause, by=by)
         return self.status()
+
+    def resume(self, cause: str, by: str) -> dict[str, Any]:
+        if self.engine is not None:
+            self.engine.resume(cause, by)
+        return self.status()
+
+    def set_limits(self, values: dict[str, Any], by: str) -> dict[str, Any]:
+        """The audited limit change (old and new values); a bad field raises ValueError naming it."""
+        if self.engine is None:
+            raise RuntimeError(f"shard {self.shard}: no champion loaded")
+        return self.engine.set_limits(values, by)
 
 
 DecisionShardDeployment = serve.deployment(name="DecisionShard")(DecisionShard)

@@ -141,6 +141,30 @@ def test_admin_given_missing_or_wrong_token_returns_401_or_403(serve_app: Runnin
     assert requests.post(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).status_code == 200
 
 
+def test_admin_limits_kill_resume_given_token_apply_to_every_shard_and_are_audited(serve_app: RunningApp) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    url = serve_app.url
+    bad = requests.post(f"{url}/v1/admin/limits", json={"limits": {"max_posiiton": 0.5}, "by": "alice"}, headers=auth)
+    assert bad.status_code == 422 and "max_posiiton" in bad.json()["detail"]["message"]
+    body = {"limits": {"max_position": 0.5}, "by": "alice"}
+    assert requests.post(f"{url}/v1/admin/limits", json=body, timeout=30).status_code == 401
+    changed = requests.post(f"{url}/v1/admin/limits", json=body, headers=auth, timeout=30)
+    assert changed.status_code == 200
+    assert requests.get(f"{url}/v1/status", timeout=30).json()["shards"][0]["limits"]["max_position"] == 0.5
+    killed = requests.post(f"{url}/v1/admin/kill", json={"cause": "drill"}, headers=auth, timeout=30)
+    assert killed.json()["shards"] == ["HALTED"]
+    assert requests.get(f"{url}/v1/status", timeout=30).json()["status"] == "halted"
+    resumed = requests.post(f"{url}/v1/admin/resume", json={"cause": "drill over", "by": "bob"}, headers=auth)
+    assert resumed.json()["shards"] == ["ACTIVE"]
+    body = {"limits": {"max_position": 1.0}, "by": "alice"}
+    assert requests.post(f"{url}/v1/admin/limits", json=body, headers=auth, timeout=30).status_code == 200
+    assert serve_app.config.audit_dsn is not None
+    audit = open_audit(serve_app.config.audit_dsn, create=False)
+    kinds = [r.kind for r in audit.records()]
+    assert kinds.count("limit_change") == 2 and kinds.count("risk_state") == 2 and audit.verify() is None
+    audit.close()
+
+
 def test_hot_swap_given_requests_in_flight_drops_none_and_names_new_version(
     serve_app: RunningApp, btc_events: list, decision_bundle_dir: Any
 ) -> None:
