@@ -221,6 +221,8 @@ def test_process_given_audit_log_returns_one_record_per_decision_and_reject_and_
     decisions += run(engine, events[150:300])
 
     records = list(audit.records())
+    assert records[0].kind == "shadow" and json.loads(records[0].payload)["name"] == "challenger"
+    records = records[1:]
     assert [r.kind for r in records] == ["decision"] * 150 + ["reject"] + ["decision"] * 150
     logged = [json.loads(r.payload) for r in audit.records("decision")]
     assert [{k: v for k, v in d.items() if k != "latency_us"} for d in logged] == comparable(baseline[:300])
