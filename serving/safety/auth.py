@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-TOKEN_ENV = MappingProxyType(
-    {"admin": "RTOPT_TOKEN_ADMIN", "risk": "RTOPT_TOKEN_RISK", "trader": "RTOPT_TOKEN_TRADER"}
-)
+TOKEN_ENV = MappingProxyType({"admin": "RTOPT_TOKEN_ADMIN", "risk": "RTOPT_TOKEN_RISK", "trader": "RTOPT_TOKEN_TRADER"})
 MIN_TOKEN_LENGTH = 16
 """Shorter tokens are refused when loaded: a guessable token is worse than none."""
 
