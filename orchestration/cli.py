@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     from orchestration.risk_cli import add_command as add_risk
 
     add_risk(sub)
+    from orchestration.veto_cli import add_command as add_veto
+
+    add_veto(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -86,6 +89,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from orchestration.audit_cli import run_audit_command
 
         return run_audit_command(args, settings)
+    if args.command == "veto":
+        from orchestration.veto_cli import run_veto_command
+
+        return run_veto_command(args, settings)
     if args.command in ("kill", "resume", "risk"):
         from orchestration.risk_cli import run_risk_command
 

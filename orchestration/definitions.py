@@ -2,18 +2,23 @@
 
 from dagster import Definitions
 
+from assets.drift import drift_assets
 from assets.features import feature_assets
 from assets.market_data import market_data_assets
 from assets.models import model_assets
-from orchestration.jobs import feature_store_job, platform_job, training_job
+from orchestration.jobs import drift_job, feature_store_job, platform_job, training_job
 from orchestration.resources import build_resources
+from orchestration.schedules import build_daily_backfill_schedule, build_daily_drift_schedule
+from orchestration.sensors import build_drift_sensor
 from orchestration.settings import Settings, load_settings, prepare
 
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        assets=[*market_data_assets, *feature_assets, *model_assets],
-        jobs=[platform_job, feature_store_job, training_job],
+        assets=[*market_data_assets, *feature_assets, *model_assets, *drift_assets],
+        jobs=[platform_job, feature_store_job, training_job, drift_job],
+        sensors=[build_drift_sensor(training_job.name)],
+        schedules=[build_daily_backfill_schedule(platform_job.name), build_daily_drift_schedule(drift_job.name)],
         resources=build_resources(settings),
     )
 

@@ -2,6 +2,7 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from assets.drift import GROUP as MONITORING_GROUP
 from assets.features import GROUP as FEATURES_GROUP
 from assets.features import feature_store_definitions
 from assets.market_data import GROUP as MARKET_DATA_GROUP
@@ -29,4 +30,11 @@ training_job = define_asset_job(
     name="training_job",
     selection=AssetSelection.groups(MODELS_GROUP),
     description="Train and register the agents and the bandit (MLflow), moving aliases on validation.",
+)
+
+# Monitoring: the regime-aware drift report (Evidently, logged to MLflow) and its check; drift_sensor reacts.
+drift_job = define_asset_job(
+    name="drift_job",
+    selection=AssetSelection.groups(MONITORING_GROUP),
+    description="Regime-aware drift report of a symbol's recent features vs its training rows.",
 )

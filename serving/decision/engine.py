@@ -51,10 +51,12 @@ from serving.decision.bundle import ModelBundle
 from serving.decision.policy import BundlePolicy, PolicyConfig, Proposal
 from serving.decision.records import Action, Decision, HoldReason
 from serving.safety.explain import ExplanationConfig
+from serving.safety.exploration import ExplorationBudgetConfig, RiskBudgetGuard
 from serving.safety.kill_switch import KillSwitchStore
 from serving.safety.risk_controls import PreTradeRisk
 from serving.safety.risk_limits import RiskLimits
 from serving.safety.risk_types import DenyReason, OrderRequest, PortfolioView, TradingState
+from serving.safety.veto import VetoGate, VetoOutcome, VetoRequest, VetoRules
 
 Clock = Literal["wall", "market"]
 _NAN = math.nan
@@ -88,6 +90,10 @@ class EngineConfig:
     """Rejected events kept in memory with their reason (all of them go to the audit log too)."""
     kept_shadow_decisions: int = 10_000
     explanation: ExplanationConfig | None = None
+    vetoes: VetoRules | None = None
+    """Rules that hold the champion's decisions for a person (``serving.safety.veto``); None: no gate."""
+    exploration_budget: ExplorationBudgetConfig | None = field(default_factory=ExplorationBudgetConfig)
+    """Per-strategy loss budget that guards the bandit's exploration; None: exploration unguarded."""
     """Explain the champion's decisions (``serving.safety.explain``); None: no explanations."""
 
     def __post_init__(self) -> None:
@@ -103,6 +109,17 @@ class Verdict(NamedTuple):
     target: float
     reason: str
     risk_score: float
+
+
+class VetoNote(NamedTuple):
+    """What the veto gate did to a champion decision."""
+
+    hold: HoldReason | None
+    vetoed: bool
+    reason: str
+
+
+_NO_VETO = VetoNote(None, False, "")
 
 
 class RejectedEvent(NamedTuple):
@@ -156,6 +173,16 @@ class DecisionEngine:
         self.risk = PreTradeRisk(self.config.risk, store=store, on_halt=lambda _: self._cancel_champion())
         self._champion = _Role("champion", BundlePolicy(champion, self.config.policy), self._broker(), self.risk)
         self._explainer = self._build_explainer(self._champion.policy)
+        arms = self._champion.policy.arms
+        budget = self.config.exploration_budget
+        self.exploration = None if budget is None else RiskBudgetGuard(arms, budget)
+        rules = self.config.vetoes
+        self.vetoes = None if rules is None else VetoGate(rules, on_change=lambda r: self._audit_admin("veto", r))
+        self._held: dict[str, tuple[str, float, float, float, str]] = {}
+        """symbol -> (veto_id, target, entry_factor, exit_factor, strategy) of a decision held for a person."""
+        self._strategy_stats = {arm: [0, 0.0, 0] for arm in arms}
+        self._importance: deque[dict[str, Any]] = deque(maxlen=200)
+        self._attach(self._champion.policy)
         self._shadows: dict[str, _Role] = {}
         self._strategies: dict[str, Sequence[Strategy]] = {}
         self._lock = threading.RLock()
@@ -180,6 +207,20 @@ class DecisionEngine:
         background = load_background(background_file) if background_file.is_file() else None
         names, context_names = policy.observations.names, context_layout(policy.arms)
         return DecisionExplainer(actor_dir, policy.bandit, names, context_names, background, config)
+
+    def _attach(self, policy: BundlePolicy) -> None:
+        """The champion's bandit explores within the budget; its outcomes feed the budget and the stats."""
+        if self.exploration is not None:
+            policy.bandit.guard = self.exploration
+        policy.on_outcome = self._on_outcome
+
+    def _on_outcome(self, arm: str, net_bps: float, explored: bool) -> None:
+        stats = self._strategy_stats[arm]
+        stats[0], stats[1], stats[2] = stats[0] + 1, stats[1] + net_bps, stats[2] + int(net_bps > 0.0)
+        if self.exploration is not None:
+            update = self.exploration.record(arm, net_bps, explored=explored)
+            if explored:
+                self._audit_admin("exploration_budget", update.to_dict())
 
     def _broker(self) -> PaperBroker:
         return PaperBroker(self.config.broker)
@@ -246,6 +287,11 @@ class DecisionEngine:
         for role in roles:
             role.policy.track_regime(symbol, vector, high=high, low=low, volume=event.volume)
         targets, active = self._signals(symbol, features)
+        if self.vetoes is not None:
+            self.vetoes.expire()
+            masked = self.vetoes.masked_arms(symbol)
+            if masked:
+                active = [a and arm not in masked for arm, a in zip(self._champion.policy.arms, active, strict=True)]
         hold = self._hold_reason(event, vector, active)
         # The last decision's transition completes with this event's outcome, before the new decision replaces it.
         self._learn_online(symbol, steps[0], vector, hold)
@@ -301,10 +347,18 @@ class DecisionEngine:
         entry_f = proposal.entry_factor if proposal else 0.0
         exit_f = proposal.exit_factor if proposal else 0.0
         wanted = broker.interpreter.interpret((proposal.target if proposal else position, entry_f, exit_f), position)
-        verdict = self._risk_check(role, event, proposal, wanted, (bid, ask), vector, decision_id)
+        strategy = proposal.choice.name if proposal else None
+        verdict = self._risk_check(role, event, strategy, wanted, (bid, ask), vector, decision_id)
         orders = broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
+        note = _NO_VETO
+        if role is self._champion and self.vetoes is not None:
+            orders, verdict, note = self._through_gate(
+                event, decision_id, proposal, orders, verdict, (bid, ask), vector
+            )
         traded = orders.exit_qty + orders.entry_qty
-        if hold is HoldReason.NONE and traded == 0.0:
+        if note.hold is not None:
+            hold = note.hold
+        elif hold is HoldReason.NONE and traded == 0.0:
             hold = HoldReason.RISK if verdict.reason else HoldReason.NO_CHANGE
         if traded == 0.0 and proposal is not None:
             policy.forget_pending(symbol)
@@ -324,6 +378,8 @@ class DecisionEngine:
             regime=(proposal.regime if proposal else policy.last_regime(symbol)).value,
             hold_reason=hold,
             risk_reason=verdict.reason,
+            vetoed=note.vetoed,
+            veto_reason=note.reason,
             explored=proposal.choice.explored if proposal else False,
             propensity=proposal.choice.propensity if proposal else 1.0,
             role=role.name,
@@ -337,6 +393,8 @@ class DecisionEngine:
         broker.submit(symbol, orders, bid, ask, _volatility(vector))
         if proposal is not None and role is self._champion:
             self._last_obs[symbol] = (proposal.observation, np.array([verdict.target, entry_f, exit_f], np.float32))
+            if self.exploration is not None and proposal.choice.explored and traded != 0.0:
+                self.exploration.reserve(proposal.choice.name)
         role.decisions += 1
         return decision
 
@@ -359,7 +417,7 @@ class DecisionEngine:
         self,
         role: _Role,
         event: MarketEvent,
-        proposal: Proposal | None,
+        strategy: str | None,
         wanted: Orders,
         quote: tuple[float, float],
         vector: np.ndarray,
@@ -370,7 +428,7 @@ class DecisionEngine:
         now = time.time_ns() if self.config.clock == "wall" else self._market_ns
         delta = wanted.exit_qty + wanted.entry_qty
         portfolio = self._portfolio(role)
-        if proposal is None or delta == 0.0:
+        if strategy is None or delta == 0.0:
             state = role.risk.update(portfolio, now)
             reason = "halted" if state is TradingState.HALTED else ""
             return Verdict(position, reason, _position_score(position, role.risk.limits))
@@ -380,7 +438,7 @@ class DecisionEngine:
         )
         order = OrderRequest(
             symbol=event.symbol,
-            strategy=proposal.choice.name,
+            strategy=strategy,
             delta=delta,
             quantity=delta * role.broker.unit_quantity(event.symbol),
             limit_price=role.broker.execution.limit_price(leg, factor, bid, ask),
@@ -394,6 +452,57 @@ class DecisionEngine:
         reason = "" if verdict.reason is DenyReason.NONE else verdict.reason.value
         return Verdict(position + verdict.delta, reason, verdict.risk_score)
 
+    def _through_gate(
+        self,
+        event: MarketEvent,
+        decision_id: str,
+        proposal: Proposal | None,
+        orders: Orders,
+        verdict: Verdict,
+        quote: tuple[float, float],
+        vector: np.ndarray,
+    ) -> tuple[Orders, Verdict, VetoNote]:
+        """The veto gate after risk: hold a decision a rule catches; execute it (re-checked) once approved."""
+        assert self.vetoes is not None
+        symbol, role = event.symbol, self._champion
+        position = role.broker.position(symbol)
+        nothing = role.broker.interpreter.interpret((position, 0.0, 0.0), position)
+        held = self._held.get(symbol)
+        if held is not None:
+            veto_id, target, entry_f, exit_f, strategy = held
+            resolution = self.vetoes.resolution(veto_id)
+            if resolution is None:
+                return nothing, verdict, VetoNote(HoldReason.PENDING_VETO, False, f"pending {veto_id}")
+            del self._held[symbol]
+            who = f"{resolution.outcome.value} {veto_id} by {resolution.by}: {resolution.reason}"
+            if resolution.outcome is not VetoOutcome.APPROVED:
+                return nothing, verdict, VetoNote(HoldReason.VETOED, True, who)
+            wanted = role.broker.interpreter.interpret((target, entry_f, exit_f), position)
+            verdict = self._risk_check(role, event, strategy, wanted, quote, vector, decision_id)
+            orders = role.broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
+            return orders, verdict, VetoNote(None, False, who)
+        if proposal is None or orders.exit_qty + orders.entry_qty == 0.0:
+            return orders, verdict, _NO_VETO
+        request = VetoRequest(
+            decision_id=decision_id,
+            symbol=symbol,
+            strategy=proposal.choice.name,
+            previous_position=position,
+            position_size=position + orders.exit_qty + orders.entry_qty,
+            confidence=proposal.confidence,
+            explored=proposal.choice.explored,
+            propensity=proposal.choice.propensity,
+            regime=proposal.regime.value,
+            model_versions=role.policy.bundle.versions,
+        )
+        veto = self.vetoes.review(request)
+        if veto is None:
+            return orders, verdict, _NO_VETO
+        target = position + orders.exit_qty + orders.entry_qty
+        self._held[symbol] = (veto.veto_id, target, proposal.entry_factor, proposal.exit_factor, proposal.choice.name)
+        rules = ",".join(t.rule.value for t in veto.triggers)
+        return nothing, verdict, VetoNote(HoldReason.PENDING_VETO, False, f"pending {veto.veto_id}: {rules}")
+
     def _cancel_champion(self) -> None:
         self._champion.broker.cancel_all()
 
@@ -403,6 +512,9 @@ class DecisionEngine:
         explanation: dict[str, Any] | None = self._explainer.explain(
             proposal.observation, proposal.context, proposal.choice.arm, bandit=role.policy.bandit
         )
+        if explanation and explanation.get("top_features"):
+            top = {f["feature"]: abs(f["attribution"]) for f in explanation["top_features"]}
+            self._importance.append({"timestamp_ns": self._market_ns, "importance": top})
         return explanation
 
     def _audit(self, kind: str, payload: Mapping[str, Any]) -> None:
@@ -461,6 +573,7 @@ class DecisionEngine:
         with self._lock:
             previous = dict(self._champion.policy.bundle.versions)
             policy.adopt(self._champion.policy)
+            self._attach(policy)
             self._champion.policy, self._explainer = policy, explainer
             self._audit_admin(
                 "model_swap", {"role": "champion", "previous": previous, "versions": dict(bundle.versions)}
@@ -548,6 +661,13 @@ class DecisionEngine:
                 "rejected": dict(self.reject_counts),
                 **self.risk.status(),
                 "bandit": self._champion.policy.stats(),
+                "strategies": {
+                    arm: {"decisions": n, "pnl_bps": pnl, "wins": wins, "success_rate": wins / n if n else math.nan}
+                    for arm, (n, pnl, wins) in self._strategy_stats.items()
+                },
+                "feature_importance": list(self._importance)[-50:],
+                "exploration": None if self.exploration is None else self.exploration.status(),
+                "vetoes_pending": 0 if self.vetoes is None else len(self.vetoes.pending()),
             }
 
 

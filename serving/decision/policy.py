@@ -11,7 +11,7 @@ the engine, so every policy reads the same immutable input.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -56,7 +56,8 @@ class _SymbolPolicyState:
     def __init__(self, detector_tracker: RegimeTracker, arms: tuple[str, ...], decay: float) -> None:
         self.regime = detector_tracker
         self.tracker = ArmPnlTracker(arms, decay)
-        self.pending: tuple[int, FloatArray] | None = None
+        self.pending: tuple[int, FloatArray, bool] | None = None
+        """(arm, context, explored) of the last executed decision, until its outcome arrives."""
 
 
 class BundlePolicy:
@@ -70,6 +71,8 @@ class BundlePolicy:
         self._symbols: dict[str, _SymbolPolicyState] = {}
         self._context = np.empty(self.bandit.config.dim)
         self._last_regime: dict[str, RegimeEstimate] = {}
+        self.on_outcome: Callable[[str, float, bool], None] | None = None
+        """Called with (arm, net_bps, explored) for every outcome (the champion's exploration budget, stats)."""
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -87,10 +90,12 @@ class BundlePolicy:
         state = self._state(symbol)
         if state.pending is None:
             return
-        arm, context = state.pending
+        arm, context, explored = state.pending
         state.pending = None
         state.tracker.update(arm, net_bps)
         self.bandit.update(arm, context, net_bps)
+        if self.on_outcome is not None:
+            self.on_outcome(self.arms[arm], net_bps, explored)
 
     def track_regime(self, symbol: str, features: FloatArray, *, high: float, low: float, volume: float) -> Regime:
         """Fold the event into the symbol's regime tracker (every event, warm or not)."""
@@ -129,7 +134,7 @@ class BundlePolicy:
         target = max(-1.0, min(1.0, targets[choice.arm] * abs(size)))
         mean, width = self.bandit.estimate(choice.arm, context)
         kept = context.copy()
-        state.pending = (choice.arm, kept)
+        state.pending = (choice.arm, kept, choice.explored)
         return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, kept)
 
     def forget_pending(self, symbol: str) -> None:

@@ -36,6 +36,8 @@ class HoldReason(StrEnum):
     """The target is within ``min_trade`` of the current position."""
     RISK = "risk"
     """A risk control denied or cut the order; ``Decision.risk_reason`` says which."""
+    PENDING_VETO = "pending_veto"
+    """A veto rule holds the decision until a person approves or rejects it (or the timeout applies)."""
     VETOED = "vetoed"
 
 

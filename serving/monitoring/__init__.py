@@ -16,6 +16,7 @@ from serving.monitoring.drift import (
     match_regimes,
     split_reference_window,
 )
+from serving.monitoring.tracking import LoggedDrift, log_drift_run
 
 __all__ = [
     "HTML_NAME",
@@ -23,8 +24,10 @@ __all__ = [
     "DriftInputs",
     "DriftOutcome",
     "DriftReportError",
+    "LoggedDrift",
     "RegimeMatch",
     "drift_report",
+    "log_drift_run",
     "match_regimes",
     "split_reference_window",
 ]

@@ -31,8 +31,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
 
 from models.seeding import make_rng
 
@@ -180,6 +178,10 @@ def drift_report(
 
 def _run_evidently(reference: pd.DataFrame, current: pd.DataFrame, html: Path, config: DriftConfig) -> dict[str, Any]:
     """Run the preset, save the HTML, return the snapshot as a dict; any Evidently error becomes DriftReportError."""
+    # Imported here: Evidently takes seconds to import, and only the report (not Dagster's code load) needs it.
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     columns = list(current.columns)
     definition = DataDefinition(numerical_columns=columns)
     preset = DataDriftPreset(

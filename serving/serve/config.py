@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,8 @@ class ServeConfig(BaseModel):
     audit_dsn: str | None = None
     """The audit trail (``sqlite:///...`` or ``postgresql://...``), one hash chain shared by every shard; None
     runs without an audit log."""
+    veto_rules: dict[str, Any] | None = None
+    """``serving.safety.veto.VetoRules`` fields (e.g. {"max_size": 0.5}); None: no veto gate."""
     kill_switch_file: str | None = None
     """The persisted kill switch every shard obeys (``rtopt kill`` writes it); None: in memory per shard."""
     admin_token_env: str = "RTOPT_ADMIN_TOKEN"

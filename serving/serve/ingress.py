@@ -9,6 +9,8 @@
   over shards, plus positions, shadow metrics, rejects and risk events per shard.
 - ``GET /healthz``: 200 only when every shard has its models and the online store answers.
 - ``GET /metrics``: Prometheus text.
+- ``GET /dashboard``: the operator's page (``serving.serve.dashboard``); ``GET /v1/vetoes`` and
+  ``POST /v1/vetoes/{id}/approve|reject`` with a role token (``serving.safety.auth``).
 - ``POST /v1/admin/reload`` and ``POST /v1/admin/kill``: need ``Authorization: Bearer <token>``.
 """
 
@@ -30,11 +32,15 @@ from ray.serve.handle import DeploymentHandle
 
 from models.streaming.processor import partition_of
 from serving.decision.registry import resolve
+from serving.safety.auth import TokenAuth
+from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig
+from serving.serve.dashboard import dashboard_router
 from serving.serve.metrics import ServeMetrics
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="rtopt decisions", version="1")
+api.include_router(dashboard_router())
 
 
 class RequestError(Exception):
@@ -94,6 +100,8 @@ class Ingress:
         self.shards = shards
         self.metrics = ServeMetrics()
         self.registry_state: dict[str, Any] = {"last_check": None, "error": None}
+        self.auth = TokenAuth.from_env()
+        self.veto_backend = ShardedVetoBackend([HandleVetoBackend(s) for s in shards])
         self._stop = threading.Event()
         if self.config.registry_poll_s > 0:
             threading.Thread(target=self._poll_registry, name="registry-poll", daemon=True).start()
@@ -200,6 +208,18 @@ class Ingress:
         cause = (await request.json()).get("cause", "operator") if await request.body() else "operator"
         statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}") for shard in self.shards))
         return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
+
+    @api.get("/v1/vetoes")
+    async def vetoes(self, request: Request) -> Response:
+        return await list_vetoes(request, self.veto_backend, self.auth)
+
+    @api.post("/v1/vetoes/{veto_id}/approve")
+    async def approve_veto(self, veto_id: str, request: Request) -> Response:
+        return await resolve_veto(request, veto_id, "approve", self.veto_backend, self.auth)
+
+    @api.post("/v1/vetoes/{veto_id}/reject")
+    async def reject_veto(self, veto_id: str, request: Request) -> Response:
+        return await resolve_veto(request, veto_id, "reject", self.veto_backend, self.auth)
 
     @api.post("/v1/admin/resume")
     async def resume(self, request: Request) -> Response:

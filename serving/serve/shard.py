@@ -21,6 +21,8 @@ from serving.decision.audit import AuditTrail, open_audit
 from serving.decision.bundle import ModelBundle
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.registry import ModelUnavailableError, ResolvedVersions, load_bundle, resolve
+from serving.safety.veto import VetoRules
+from serving.safety.veto_http import Verb, list_answer, resolve_answer
 from serving.serve.config import ServeConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class DecisionShard:
             clock=cfg.clock,
             max_feature_age=timedelta(seconds=cfg.max_feature_age_s),
             kill_switch_file=None if cfg.kill_switch_file is None else Path(cfg.kill_switch_file),
+            vetoes=None if cfg.veto_rules is None else VetoRules(**cfg.veto_rules),
         )
 
     def _load(self, role: str, versions: ResolvedVersions | None) -> ModelBundle | None:
@@ -111,6 +114,17 @@ class DecisionShard:
         if self.engine is not None:
             self.engine.kill(cause, by=by)
         return self.status()
+
+    def vetoes(self) -> dict[str, Any]:
+        """This shard's pending and resolved vetoes (``serving.safety.veto_http.list_answer``)."""
+        if self.engine is None or self.engine.vetoes is None:
+            return {"pending": [], "resolved": []}
+        return list_answer(self.engine.vetoes)
+
+    def resolve_veto(self, veto_id: str, verb: Verb, *, by: str, role: str, reason: str) -> tuple[int, dict[str, Any]]:
+        if self.engine is None or self.engine.vetoes is None:
+            return 404, {"detail": f"veto {veto_id}: no such veto"}
+        return resolve_answer(self.engine.vetoes, veto_id, verb, by=by, role=role, reason=reason)
 
     def resume(self, cause: str, by: str) -> dict[str, Any]:
         if self.engine is not None:

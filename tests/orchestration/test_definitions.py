@@ -91,3 +91,22 @@ def test_dagster_definitions_validate_given_workspace_returns_exit_zero(rtopt_ho
 
     assert done.returncode == 0, done.stderr[-4000:]
     assert "All code locations passed validation" in done.stderr + done.stdout
+
+
+def test_definitions_given_defs_return_drift_report_with_check_sensor_and_daily_schedules(
+    definitions_module: ModuleType,
+) -> None:
+    defs = definitions_module.defs
+    graph = defs.resolve_asset_graph()
+    report = AssetKey("feature_drift_report")
+
+    assert report in graph.get_all_asset_keys()
+    assert graph.get(report).group_name == "monitoring"
+    assert AssetCheckKey(report, "drift_share_below_threshold") in graph.asset_check_keys
+    assert defs.resolve_job_def("drift_job").asset_layer.executable_asset_keys == {report}
+    assert defs.resolve_sensor_def("drift_sensor").job_name == "training_job"
+    schedules = {name: defs.resolve_schedule_def(name) for name in ("daily_backfill_schedule", "daily_drift_schedule")}
+    assert {n: (s.job_name, s.cron_schedule) for n, s in schedules.items()} == {
+        "daily_backfill_schedule": ("platform_job", "0 1 * * *"),
+        "daily_drift_schedule": ("drift_job", "0 2 * * *"),
+    }

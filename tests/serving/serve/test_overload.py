@@ -14,13 +14,14 @@ import pytest
 import requests
 
 from serving.decision.registry import register_bundle
-from tests.serving.serve.conftest import RunningApp, running_app
+from tests.serving.serve.conftest import ROLE_TOKENS, RunningApp, running_app
 
 
 @pytest.fixture(scope="module")
 def tight_app(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[RunningApp]:
     home = tmp_path_factory.mktemp("serve-tight")
-    with running_app(home, decision_bundle_dir, max_ongoing_requests=1, max_queued_requests=1) as app:
+    rules = {"max_size": 0.0, "require_distinct_approver": False, "timeout_s": 3_600.0}
+    with running_app(home, decision_bundle_dir, max_ongoing_requests=1, max_queued_requests=1, veto_rules=rules) as app:
         yield app
 
 
@@ -54,7 +55,44 @@ def test_reload_given_corrupted_new_version_keeps_last_good_and_health_names_it(
             break
         time.sleep(0.5)
     assert bad in health["shards"][0]["unhealthy"]["champion"]
-    event = {"symbol": "BTC-PERP", "timestamp_ns": 1_700_000_000_000_000_000, "close": 100.0}
+    event = {"symbol": "BTC-PERP", "timestamp_ns": 1_641_168_000_000_000_000, "close": 100.0}  # 2022: no clock jump
     reply = requests.post(f"{tight_app.url}/v1/decisions", json=event, timeout=30)
     assert reply.status_code == 200
     assert reply.json()["decision"]["model_versions"]["actor"] == f"rtopt-ppo/{tight_app.champion.actor}"
+
+
+def _post(url: str, body: Any) -> requests.Response:
+    """POST, retrying 503s: this app's queues are one deep and the registry poller shares them."""
+    for _ in range(100):
+        reply = requests.post(url, json=body, timeout=120)
+        if reply.status_code != 503:
+            return reply
+        time.sleep(0.1)
+    return reply
+
+
+def test_vetoes_given_roles_hold_then_approve_over_http(
+    tight_app: RunningApp, btc_events: list[dict[str, Any]]
+) -> None:
+    """A held decision is listed; 401 without a token, 403 for a trader approving, 200 for risk; then it executes."""
+    url = tight_app.url
+    events = [{**e, "symbol": "BTC-SWAP"} for e in btc_events[3_200:]]  # after the load test's bars: not stale
+    held_at = None
+    for i in range(0, len(events), 100):
+        decisions = _post(f"{url}/v1/decisions", {"events": events[i : i + 100]}).json()
+        pending = [k for k, d in enumerate(decisions["decisions"]) if d.get("hold_reason") == "pending_veto"]
+        if pending:
+            held_at = i + pending[-1]
+            break
+    assert held_at is not None, "no decision was held"
+    assert requests.get(f"{url}/v1/vetoes", timeout=30).status_code == 401
+    trader = {"Authorization": f"Bearer {ROLE_TOKENS['RTOPT_TOKEN_TRADER']}"}
+    listed = requests.get(f"{url}/v1/vetoes", headers=trader, timeout=30).json()
+    (veto,) = [v for v in listed["pending"] if v["request"]["symbol"] == "BTC-SWAP"]
+    body = {"reason": "checked", "by": "carol"}
+    approve = f"{url}/v1/vetoes/{veto['veto_id']}/approve"
+    assert requests.post(approve, json=body, headers=trader, timeout=30).status_code == 403
+    risk = {"Authorization": f"Bearer {ROLE_TOKENS['RTOPT_TOKEN_RISK']}"}
+    assert requests.post(approve, json=body, headers=risk, timeout=30).status_code == 200
+    nxt = _post(f"{url}/v1/decisions", events[held_at + 1]).json()["decision"]
+    assert nxt["veto_reason"].startswith(f"approved {veto['veto_id']} by carol")
