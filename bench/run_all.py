@@ -15,6 +15,8 @@ BENCHMARKS = (
     "bench.bench_models",
     "bench.bench_backtest",
     "bench.bench_decision",
+    "bench.bench_explain",
+    "bench.bench_safety",
 )
 
 

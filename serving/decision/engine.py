@@ -183,6 +183,7 @@ class DecisionEngine:
         self._strategy_stats = {arm: [0, 0.0, 0] for arm in arms}
         self._importance: deque[dict[str, Any]] = deque(maxlen=200)
         self._attach(self._champion.policy)
+        self._risk_events_audited = self._strategy_events_audited = 0
         self._shadows: dict[str, _Role] = {}
         self._strategies: dict[str, Sequence[Strategy]] = {}
         self._lock = threading.RLock()
@@ -303,6 +304,11 @@ class DecisionEngine:
         for role, decision in zip(roles[1:], decisions[1:], strict=True):
             self._score_shadow(role, steps[0], step_of(steps, roles, role), decision, decisions[0])
         self.decisions_generated += 1
+        if (
+            len(self.risk.events) != self._risk_events_audited
+            or len(self.risk.strategy_events) != self._strategy_events_audited
+        ):
+            self._audit_risk_events()
         return decisions[0]
 
     def _signals(self, symbol: str, features: FeatureMap) -> tuple[list[float], list[bool]]:
@@ -527,6 +533,17 @@ class DecisionEngine:
             self._champion.broker.cancel_all()
             raise
 
+    def _audit_risk_events(self) -> None:
+        """Every trading-state change (automatic or by a person) and strategy disable/re-enable, once each."""
+        events, strategies = self.risk.events, self.risk.strategy_events
+        for change in events[self._risk_events_audited :]:
+            self._audit_admin(
+                "risk_state", {**change._asdict(), "previous": change.previous.value, "state": change.state.value}
+            )
+        for toggled in strategies[self._strategy_events_audited :]:
+            self._audit_admin("strategy_state", toggled._asdict())
+        self._risk_events_audited, self._strategy_events_audited = len(events), len(strategies)
+
     def _audit_admin(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Model, shadow, limit and state changes go to the audit trail too (when there is one)."""
         if self.audit is not None:
@@ -607,7 +624,7 @@ class DecisionEngine:
         """A person's decision to trade again (ACTIVE); audited."""
         with self._lock:
             self.risk.resume(cause, by)
-            self._audit_admin("risk_state", {"state": self.risk.state.value, "cause": cause, "by": by})
+            self._audit_risk_events()
 
     @property
     def champion(self) -> ModelBundle:
@@ -627,7 +644,7 @@ class DecisionEngine:
         with self._lock:
             self.risk.kill(cause, by=by)
             self._champion.broker.cancel_all()
-            self._audit_admin("risk_state", {"state": self.risk.state.value, "cause": cause, "by": by})
+            self._audit_risk_events()
 
     # -- reporting ------------------------------------------------------------------------------------
 

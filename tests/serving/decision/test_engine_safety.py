@@ -74,3 +74,23 @@ def test_exploration_given_zero_budget_never_explores(bundle: ModelBundle, event
     free = [free_engine.process(e) for e in events]
     assert not any(d.explored for d in guarded)
     assert any(d.explored for d in free), "the bundle's bandit explores (epsilon > 0) when unguarded"
+
+
+def test_risk_given_daily_loss_breach_moves_to_reducing_and_audits_the_change(
+    bundle: ModelBundle, events: list[Payload], tmp_path: Path
+) -> None:
+    import json
+
+    from serving.decision.audit import AuditLog
+    from serving.safety.risk_limits import RiskLimits
+
+    audit = AuditLog(tmp_path / "audit.db")
+    config = EngineConfig(clock="market", risk=RiskLimits(daily_loss_reduce=1.0))
+    engine = DecisionEngine(bundle, config, audit=audit)
+    decisions = [engine.process(e) for e in events]
+    changes = [json.loads(r.payload) for r in audit.records("risk_state")]
+    assert changes and changes[0]["state"] == "REDUCING" and changes[0]["previous"] == "ACTIVE"
+    assert "loss" in changes[0]["cause"]
+    after = decisions[next(i for i, d in enumerate(decisions) if engine.risk.events and d.risk_reason) :]
+    assert all(abs(d.position_size) <= abs(d.previous_position) + 1e-12 for d in after if d.risk_reason)
+    assert audit.verify() is None

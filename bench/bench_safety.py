@@ -1,0 +1,99 @@
+"""Safety costs: the kill switch's trigger-to-blocked time and one order through every pre-trade control.
+
+- ``kill_switch_ms`` (median) / ``kill_switch_max_ms``: ``PreTradeRisk.kill`` in one thread to the first HALTED
+  denial in the order thread (``serving.safety.kill_latency``); ``kill_switch_file_ms``: the same through the
+  kill file ``rtopt kill`` writes (bounded by the 50 ms poll). Target < 100 ms.
+- ``risk_check_p99_us``: ``PreTradeRisk.check`` for one order with every control on (size, notional, collar,
+  drift, position, volatility sizing, gross/net exposure, concentration, loss and drawdown, rate and
+  repeated-execution throttles, duplicate key, stale data). Target <= 20 us. Baseline in the same run:
+  the same check with the default limits (position cap and daily loss only), ``risk_check_default_p99_us``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import latencies_us, pct, print_table
+from serving.safety.kill_latency import measure_kill_latency
+from serving.safety.risk_controls import PreTradeRisk
+from serving.safety.risk_limits import RiskLimits
+from serving.safety.risk_types import OrderRequest, PortfolioView
+
+ALL_ON = RiskLimits(
+    max_order_quantity=10.0,
+    max_order_notional=1e6,
+    price_collar_bps=500.0,
+    price_drift_bps=1_000.0,
+    max_position=1.0,
+    volatility_target=0.01,
+    max_gross_exposure=1e7,
+    max_net_exposure=1e7,
+    max_symbol_concentration=0.9,
+    max_strategy_concentration=0.9,
+    daily_loss_reduce=5_000.0,
+    daily_loss_halt=10_000.0,
+    drawdown_reduce=5_000.0,
+    drawdown_halt=10_000.0,
+    max_orders_per_window=1_000_000,
+    max_repeated_executions=1_000_000,
+    max_market_data_age=timedelta(seconds=5),
+)
+PORTFOLIO = PortfolioView(
+    positions={"BTC": 0.1, "ETH": -0.2},
+    quantities={"BTC": 0.2, "ETH": -3.0},
+    prices={"BTC": 50_000.0, "ETH": 3_000.0},
+    strategy_quantities={"momentum": {"BTC": 0.2}},
+    capital=1e6,
+    daily_pnl=-100.0,
+    equity=1_000.0,
+    peak_equity=1_200.0,
+)
+
+
+def _check_us(limits: RiskLimits, n: int = 20_000) -> list[float]:
+    risk, counter = PreTradeRisk(limits), iter(range(10**9))
+
+    def one() -> None:
+        k, now = next(counter), time.time_ns()
+        order = OrderRequest(
+            symbol="BTC",
+            strategy="momentum",
+            delta=0.01 if k % 2 else -0.01,
+            quantity=0.02 if k % 2 else -0.02,
+            limit_price=50_010.0,
+            reference_mid=50_000.0,
+            timestamp_ns=now,
+            market_data_ns=now,
+            idempotency_key=f"order-{k}",
+            volatility=0.001,
+        )
+        risk.check(order, PORTFOLIO, now)
+
+    return list(latencies_us(one, n))
+
+
+def run() -> dict[str, float | int | str]:
+    folder = Path(tempfile.mkdtemp(prefix="rtopt-bench-kill-"))
+    api = measure_kill_latency(folder, route="api", trials=30)
+    file = measure_kill_latency(folder, route="file", trials=10)
+    all_on, default = np.asarray(_check_us(ALL_ON)), np.asarray(_check_us(RiskLimits()))
+    return {
+        "kill_switch_ms": round(api.median_ms, 3),
+        "kill_switch_max_ms": round(api.max_ms, 3),
+        "kill_switch_file_ms": round(file.median_ms, 2),
+        "risk_check_p50_us": pct(all_on, 50),
+        "risk_check_p99_us": pct(all_on, 99),
+        "risk_check_default_p99_us": pct(default, 99),
+    }
+
+
+if __name__ == "__main__":
+    out = run()
+    print_table("safety: kill switch and pre-trade controls", [(k, v, "") for k, v in out.items()])
+    print(json.dumps(out))
