@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 
 from orchestration.settings import Settings, load_settings, prepare
@@ -20,8 +22,12 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def rtopt_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Prepared local settings under a fresh RTOPT_HOME; every variable prepare() exports is restored."""
+def rtopt_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Prepared local settings under a fresh RTOPT_HOME; every variable prepare() exports is restored.
+
+    MLflow's process-wide URIs (set by ``MlflowResource.activate`` and some tests) point at this home for
+    the test and are unset after it, so the next test reads its own environment, not a stale registry.
+    """
     exported = ("DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FEAST_FS_YAML_FILE_PATH")
     for name in (*exported, "RTOPT_REDIS_CONNECTION", "RTOPT_ENV"):
         monkeypatch.setenv(name, "")
@@ -29,7 +35,11 @@ def rtopt_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("RTOPT_HOME", str(tmp_path / "home"))
     settings = load_settings()
     prepare(settings)
-    return settings
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_registry_uri)
+    yield settings
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it: the environment is read again
+    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -279,9 +279,9 @@ def test_orchestrator_given_registry_champions_serves_them_and_refuses_an_agent_
 
     assert status["model_source"].startswith("MLflow registry champion")
     assert status["active_models"] == {"regime": "rtopt-regime/1", "bandit": "rtopt-bandit/1", "actor": "rtopt-ppo/1"}
-    assert [d.comparable() | {"model_versions": None} for d in decisions] == [
-        d.comparable() | {"model_versions": None} for d in expected
-    ]
+    # explanations sample the actor part on a wall-time budget: which decisions get one may differ
+    unexplained = {"model_versions": None, "explanation": None}
+    assert [d.comparable() | unexplained for d in decisions] == [d.comparable() | unexplained for d in expected]
     with pytest.raises(ModelUnavailableError, match="rtopt-ddpg"):
         MLOptimizationOrchestrator(api_config(agent="ddpg"), settings=rtopt_settings).start()
 
