@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 
 from serving.decision.registry import ResolvedVersions, register_bundle
@@ -51,6 +52,9 @@ def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[Runn
     os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking, RTOPT_ADMIN_TOKEN=TOKEN)
     os.environ.update(ROLE_TOKENS)
     artifact_root = (home / "artifacts").as_uri()
+    # the registry the shards read (set explicitly: an earlier test may have left a process-wide URI)
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(tracking)
     champion = register_bundle(bundle_dir, "ppo", "serve-tests", artifact_root, validation_score=0.0)
     settings: dict[str, Any] = {
         "mlflow_tracking_uri": tracking,
@@ -68,6 +72,8 @@ def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[Runn
         yield RunningApp(url, config, home, champion, "serve-tests", artifact_root)
     finally:
         stop()
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it: the environment is read again
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
