@@ -3,6 +3,8 @@
 - ``decision_inprocess_p50_us`` / ``_p99_us``: ``DecisionEngine.process`` on a parsed event, with the
   risk monitor and an SQLite audit log (one hash-chained record per decision), after the warm-up.
   Baseline in the same run: the actor's forward pass alone (``decision_actor_only_p50_us``).
+  ``decision_inprocess_all_controls_*``: every pre-trade control on (``bench.bench_safety.ALL_ON``) and the
+  veto gate reviewing every order (with a rule that does not fire).
 - ``serve_decision_p50_ms`` / ``_p99_ms``: one event per HTTP request, sequential client with a kept-alive
   session, through the ingress and the shard; ``serve_noop_p50_ms``: the same client against a no-op
   deployment in the same Ray instance. Target: ours <= no-op + 1 ms.
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 import requests
 
+from bench.bench_safety import ALL_ON
 from bench.common import latencies_us, pct, print_table
 from models.marketdata.samples import SAMPLES
 from models.marketdata.schema import DataKind
@@ -30,6 +33,7 @@ from serving.decision.bundle import ModelBundle
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.replay import frame_payloads
 from serving.decision.training import BundleTrainingConfig, train_bundle
+from serving.safety.veto import VetoRules
 
 CLIENTS, BATCH, BATCHES_PER_CLIENT = 4, 200, 10
 
@@ -46,18 +50,24 @@ def _bundle(folder: Path) -> tuple[ModelBundle, list[dict[str, Any]], Path]:
 def inprocess(bundle: ModelBundle, payloads: list[dict[str, Any]], folder: Path) -> dict[str, float]:
     timed = _engine_us(bundle, payloads, AuditLog(folder / "audit.db"))
     bare = _engine_us(bundle, payloads, None)
+    guarded = EngineConfig(clock="market", risk=ALL_ON, vetoes=VetoRules(max_size=2.0), capital=1e6)
+    every = _engine_us(bundle, payloads, AuditLog(folder / "audit-all.db"), guarded)
     obs = np.zeros(len(bundle.scaler.center) + 9, dtype=np.float32)
     actor = latencies_us(lambda: bundle.actor(obs), n=5_000)
     return {
         "decision_inprocess_p50_us": pct(timed, 50),
         "decision_inprocess_p99_us": pct(timed, 99),
         "decision_inprocess_no_audit_p50_us": pct(bare, 50),
+        "decision_inprocess_all_controls_p50_us": pct(every, 50),
+        "decision_inprocess_all_controls_p99_us": pct(every, 99),
         "decision_actor_only_p50_us": pct(actor, 50),
     }
 
 
-def _engine_us(bundle: ModelBundle, payloads: list[dict[str, Any]], audit: AuditLog | None) -> np.ndarray:
-    engine = DecisionEngine(bundle, EngineConfig(clock="market"), audit=audit)
+def _engine_us(
+    bundle: ModelBundle, payloads: list[dict[str, Any]], audit: AuditLog | None, config: EngineConfig | None = None
+) -> np.ndarray:
+    engine = DecisionEngine(bundle, config or EngineConfig(clock="market"), audit=audit)
     events = iter([parse_event(p) for p in payloads])
     return latencies_us(lambda: engine.process(next(events)), n=len(payloads) - 500, warmup=500)
 

@@ -90,6 +90,8 @@ def run() -> dict[str, float | int | str]:
         "explain_bandit_p99_us": pct(bandit_us, 99),
         "explain_full_deep_p50_ms": pct(explain_ms, 50),
         "explain_full_deep_p99_ms": pct(explain_ms, 99),
+        "explain_p50_ms": pct(explain_ms, 50),
+        "explain_p99_ms": pct(explain_ms, 99),
         "explain_actor_forward_numpy_p99_us": pct(numpy_us, 99),
         "explain_actor_forward_torch_p99_us": pct(torch_us, 99),
         "explain_deep_vs_forward_numpy": round(float(np.percentile(deep_ms, 50) * 1e3 / np.percentile(numpy_us, 50))),

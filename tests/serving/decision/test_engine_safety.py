@@ -94,3 +94,25 @@ def test_risk_given_daily_loss_breach_moves_to_reducing_and_audits_the_change(
     after = decisions[next(i for i, d in enumerate(decisions) if engine.risk.events and d.risk_reason) :]
     assert all(abs(d.position_size) <= abs(d.previous_position) + 1e-12 for d in after if d.risk_reason)
     assert audit.verify() is None
+
+
+def test_kill_file_given_rtopt_kill_from_another_process_halts_the_running_engine_and_persists(
+    bundle: ModelBundle, events: list[Payload], tmp_path: Path
+) -> None:
+    """What `rtopt kill` does: write the kill file; a running engine sees it within its 50 ms poll."""
+    import time
+
+    from serving.safety.kill_switch import KillSwitchStore
+
+    path = tmp_path / "kill.json"
+    config = EngineConfig(clock="market", kill_switch_file=path)
+    engine = DecisionEngine(bundle, config)
+    before = [engine.process(e) for e in events[:300]]
+    assert engine.status()["status"] == "running" and any(d.action is not Action.HOLD for d in before)
+    KillSwitchStore(path).kill("drill from the shell", "cli", time.time_ns())
+    time.sleep(0.2)
+    after = [engine.process(e) for e in events[300:600]]
+    assert all(d.position_size == d.previous_position for d in after)
+    assert engine.status()["status"] == "halted"
+    restarted = DecisionEngine(bundle, config)
+    assert restarted.status()["status"] == "halted", "the kill switch persists across a restart"
