@@ -21,7 +21,7 @@ from models.bandit import ContextualBanditConfig
 from models.device import DeviceManagerConfig
 from models.env.config import check_int
 from models.streaming.processor import StreamConfig
-from serving.decision.engine import Clock
+from serving.decision.config import Clock
 from serving.decision.training import BundleTrainingConfig
 
 FlinkConfig = StreamConfig

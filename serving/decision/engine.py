@@ -31,12 +31,10 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
 
-from models.env.config import RewardConfig
 from models.env.execution import Orders
 from models.env.replay import VOLATILITY_FEATURE
 from models.evaluation.backtest import FeatureRow as FeatureMap
@@ -44,99 +42,33 @@ from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
 from models.marketdata.simulator import REGIMES
 from models.strategies import Strategy, build_strategies
 from models.streaming.events import EventRejected, MarketEvent, Reason, parse_event
-from models.streaming.processor import KeyedProcessor, StreamConfig
+from models.streaming.processor import KeyedProcessor
 from serving.decision.audit import AuditTrail, AuditWriteError
-from serving.decision.broker import BrokerConfig, PaperBroker, StepResult, Tick, quote_of
+from serving.decision.broker import PaperBroker, StepResult, Tick, quote_of
 from serving.decision.bundle import ModelBundle
-from serving.decision.policy import BundlePolicy, PolicyConfig, Proposal
+from serving.decision.config import (
+    NO_VETO,
+    EngineConfig,
+    RejectedEvent,
+    TransitionSink,
+    Verdict,
+    VetoNote,
+)
+from serving.decision.gates import VetoStage, portfolio_view, risk_verdict
+from serving.decision.policy import BundlePolicy, Proposal
 from serving.decision.records import Action, Decision, HoldReason
-from serving.safety.explain import ExplanationConfig
-from serving.safety.exploration import ExplorationBudgetConfig, RiskBudgetGuard
+from serving.safety.exploration import RiskBudgetGuard
 from serving.safety.kill_switch import KillSwitchStore
 from serving.safety.risk_controls import PreTradeRisk
 from serving.safety.risk_limits import RiskLimits
-from serving.safety.risk_types import DenyReason, OrderRequest, PortfolioView, TradingState
-from serving.safety.veto import VetoGate, VetoOutcome, VetoRequest, VetoRules
+from serving.safety.risk_types import TradingState
+from serving.safety.veto import VetoGate
 
-Clock = Literal["wall", "market"]
 _NAN = math.nan
 _FEATURE_INDEX = {name: i for i, name in enumerate((*FEATURE_NAMES, *PAIR_FEATURE_NAMES))}
 _PAIR_NANS = [_NAN] * len(PAIR_FEATURE_NAMES)
 _VOL_INDEX = FEATURE_NAMES.index(VOLATILITY_FEATURE)
 REGIME_CODES = {regime: code for code, regime in enumerate(REGIMES)}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class EngineConfig:
-    """The decision path's settings; every part has its own frozen config."""
-
-    symbols: frozenset[str] = frozenset()
-    """Symbols this engine decides for; empty accepts any symbol."""
-    clock: Clock = "wall"
-    """Feature age is measured against the wall clock (live) or the newest event time seen (replays)."""
-    max_feature_age: timedelta = timedelta(minutes=5)
-    stream: StreamConfig = field(default_factory=StreamConfig)
-    broker: BrokerConfig = field(default_factory=BrokerConfig)
-    risk: RiskLimits = field(default_factory=RiskLimits)
-    """The pre-trade limits (``serving.safety``); they can change while running (``set_limits``)."""
-    kill_switch_file: Path | None = None
-    """Where the champion's kill switch persists (``rtopt kill`` writes it); None: in memory only."""
-    capital: float = math.nan
-    """Account capital (quote currency), needed only by the concentration limits."""
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    """Shaping of the transitions handed to online learning (the env's reward terms)."""
-    kept_rejects: int = 10_000
-    """Rejected events kept in memory with their reason (all of them go to the audit log too)."""
-    kept_shadow_decisions: int = 10_000
-    explanation: ExplanationConfig | None = None
-    vetoes: VetoRules | None = None
-    """Rules that hold the champion's decisions for a person (``serving.safety.veto``); None: no gate."""
-    exploration_budget: ExplorationBudgetConfig | None = field(default_factory=ExplorationBudgetConfig)
-    """Per-strategy loss budget that guards the bandit's exploration; None: exploration unguarded."""
-    """Explain the champion's decisions (``serving.safety.explain``); None: no explanations."""
-
-    def __post_init__(self) -> None:
-        if self.clock not in ("wall", "market"):
-            raise ValueError(f"clock: must be 'wall' or 'market', got {self.clock!r}")
-        if self.max_feature_age <= timedelta(0):
-            raise ValueError(f"max_feature_age: must be > 0, got {self.max_feature_age}")
-
-
-class Verdict(NamedTuple):
-    """What the risk controls made of a proposal: the target let through, the control that acted, the score."""
-
-    target: float
-    reason: str
-    risk_score: float
-
-
-class VetoNote(NamedTuple):
-    """What the veto gate did to a champion decision."""
-
-    hold: HoldReason | None
-    vetoed: bool
-    reason: str
-
-
-_NO_VETO = VetoNote(None, False, "")
-
-
-class RejectedEvent(NamedTuple):
-    received_ns: int
-    reason: str
-    detail: str
-    payload: str
-
-
-class TransitionSink(Protocol):
-    """Where the champion's live transitions go for online learning (``models.agents.OnlineDDPG`` is one).
-
-    ``observe`` only stages the transition (the learner trains off the decision path, rate-bounded); the
-    action is the executed ``[target, entry_factor, exit_factor]``, in the env's action units.
-    """
-
-    def observe(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None: ...
 
 
 @dataclass(slots=True)
@@ -178,8 +110,7 @@ class DecisionEngine:
         self.exploration = None if budget is None else RiskBudgetGuard(arms, budget)
         rules = self.config.vetoes
         self.vetoes = None if rules is None else VetoGate(rules, on_change=lambda r: self._audit_admin("veto", r))
-        self._held: dict[str, tuple[str, float, float, float, str]] = {}
-        """symbol -> (veto_id, target, entry_factor, exit_factor, strategy) of a decision held for a person."""
+        self._veto_stage = None if self.vetoes is None else VetoStage(self.vetoes)
         self._strategy_stats = {arm: [0, 0.0, 0] for arm in arms}
         self._importance: deque[dict[str, Any]] = deque(maxlen=200)
         self._attach(self._champion.policy)
@@ -356,7 +287,7 @@ class DecisionEngine:
         strategy = proposal.choice.name if proposal else None
         verdict = self._risk_check(role, event, strategy, wanted, (bid, ask), vector, decision_id)
         orders = broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
-        note = _NO_VETO
+        note = NO_VETO
         if role is self._champion and self.vetoes is not None:
             orders, verdict, note = self._through_gate(
                 event, decision_id, proposal, orders, verdict, (bid, ask), vector
@@ -404,21 +335,6 @@ class DecisionEngine:
         role.decisions += 1
         return decision
 
-    def _portfolio(self, role: _Role) -> PortfolioView:
-        broker = role.broker
-        books = broker.positions()
-        equity = broker.equity()
-        role.peak_equity = max(role.peak_equity, equity)
-        return PortfolioView(
-            positions={s: b["position"] for s, b in books.items()},
-            quantities={s: b["quantity"] for s, b in books.items()},
-            prices={s: b["last_price"] for s, b in books.items()},
-            capital=self.config.capital,
-            daily_pnl=broker.daily_pnl(),
-            equity=equity,
-            peak_equity=role.peak_equity,
-        )
-
     def _risk_check(
         self,
         role: _Role,
@@ -429,34 +345,12 @@ class DecisionEngine:
         vector: np.ndarray,
         decision_id: str,
     ) -> Verdict:
-        """The target the pre-trade controls let through, why it was cut or denied, and the risk score."""
-        position = role.broker.position(event.symbol)
+        """``gates.risk_verdict`` on the role's book, against the engine's clock."""
         now = time.time_ns() if self.config.clock == "wall" else self._market_ns
-        delta = wanted.exit_qty + wanted.entry_qty
-        portfolio = self._portfolio(role)
-        if strategy is None or delta == 0.0:
-            state = role.risk.update(portfolio, now)
-            reason = "halted" if state is TradingState.HALTED else ""
-            return Verdict(position, reason, _position_score(position, role.risk.limits))
-        bid, ask = quote
-        leg, factor = (
-            (wanted.entry_qty, wanted.entry_factor) if wanted.entry_qty else (wanted.exit_qty, wanted.exit_factor)
-        )
-        order = OrderRequest(
-            symbol=event.symbol,
-            strategy=strategy,
-            delta=delta,
-            quantity=delta * role.broker.unit_quantity(event.symbol),
-            limit_price=role.broker.execution.limit_price(leg, factor, bid, ask),
-            reference_mid=0.5 * (bid + ask),
-            timestamp_ns=event.timestamp_ns,
-            market_data_ns=event.timestamp_ns,
-            idempotency_key=decision_id,
-            volatility=_volatility(vector),
-        )
-        verdict = role.risk.check(order, portfolio, now)
-        reason = "" if verdict.reason is DenyReason.NONE else verdict.reason.value
-        return Verdict(position + verdict.delta, reason, verdict.risk_score)
+        role.peak_equity = max(role.peak_equity, role.broker.equity())
+        portfolio = portfolio_view(role.broker, self.config.capital, role.peak_equity)
+        args = (event, strategy, wanted, quote, _volatility(vector), decision_id, now)
+        return risk_verdict(role.risk, role.broker, portfolio, *args)
 
     def _through_gate(
         self,
@@ -468,46 +362,15 @@ class DecisionEngine:
         quote: tuple[float, float],
         vector: np.ndarray,
     ) -> tuple[Orders, Verdict, VetoNote]:
-        """The veto gate after risk: hold a decision a rule catches; execute it (re-checked) once approved."""
-        assert self.vetoes is not None
-        symbol, role = event.symbol, self._champion
-        position = role.broker.position(symbol)
-        nothing = role.broker.interpreter.interpret((position, 0.0, 0.0), position)
-        held = self._held.get(symbol)
-        if held is not None:
-            veto_id, target, entry_f, exit_f, strategy = held
-            resolution = self.vetoes.resolution(veto_id)
-            if resolution is None:
-                return nothing, verdict, VetoNote(HoldReason.PENDING_VETO, False, f"pending {veto_id}")
-            del self._held[symbol]
-            who = f"{resolution.outcome.value} {veto_id} by {resolution.by}: {resolution.reason}"
-            if resolution.outcome is not VetoOutcome.APPROVED:
-                return nothing, verdict, VetoNote(HoldReason.VETOED, True, who)
-            wanted = role.broker.interpreter.interpret((target, entry_f, exit_f), position)
-            verdict = self._risk_check(role, event, strategy, wanted, quote, vector, decision_id)
-            orders = role.broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
-            return orders, verdict, VetoNote(None, False, who)
-        if proposal is None or orders.exit_qty + orders.entry_qty == 0.0:
-            return orders, verdict, _NO_VETO
-        request = VetoRequest(
-            decision_id=decision_id,
-            symbol=symbol,
-            strategy=proposal.choice.name,
-            previous_position=position,
-            position_size=position + orders.exit_qty + orders.entry_qty,
-            confidence=proposal.confidence,
-            explored=proposal.choice.explored,
-            propensity=proposal.choice.propensity,
-            regime=proposal.regime.value,
-            model_versions=role.policy.bundle.versions,
-        )
-        veto = self.vetoes.review(request)
-        if veto is None:
-            return orders, verdict, _NO_VETO
-        target = position + orders.exit_qty + orders.entry_qty
-        self._held[symbol] = (veto.veto_id, target, proposal.entry_factor, proposal.exit_factor, proposal.choice.name)
-        rules = ",".join(t.rule.value for t in veto.triggers)
-        return nothing, verdict, VetoNote(HoldReason.PENDING_VETO, False, f"pending {veto.veto_id}: {rules}")
+        """The champion's veto stage; an approved decision is risk-checked again at this event's prices."""
+        assert self._veto_stage is not None
+        role = self._champion
+
+        def recheck(strategy: str, wanted: Orders) -> Verdict:
+            return self._risk_check(role, event, strategy, wanted, quote, vector, decision_id)
+
+        versions = dict(role.policy.bundle.versions)
+        return self._veto_stage.apply(role.broker, event, decision_id, proposal, orders, verdict, versions, recheck)
 
     def _cancel_champion(self) -> None:
         self._champion.broker.cancel_all()
@@ -690,11 +553,6 @@ class DecisionEngine:
 
 def step_of(steps: list[StepResult], roles: list[_Role], role: _Role) -> StepResult:
     return steps[roles.index(role)]
-
-
-def _position_score(position: float, limits: RiskLimits) -> float:
-    cap = limits.max_position
-    return min(1.0, abs(position) / cap) if cap else min(1.0, abs(position))
 
 
 def features_dict(vector: np.ndarray) -> dict[str, float]:
