@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     from orchestration.veto_cli import add_command as add_veto
 
     add_veto(sub)
+    from orchestration.lifecycle_cli import add_command as add_lifecycle
+
+    add_lifecycle(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -59,6 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LoaderError, TimeFormatError, ValueError, FileNotFoundError) as exc:
         print(f"rtopt {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+# command -> (module, function(args, settings)); imported on use, so `rtopt --help` stays fast.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "backtest": ("orchestration.backtest_cli", "run_backtest_command"),
+    "serve": ("orchestration.serve_cli", "run_serve_command"),
+    "audit": ("orchestration.audit_cli", "run_audit_command"),
+    "promote": ("orchestration.lifecycle_cli", "run_lifecycle_command"),
+    "rollback": ("orchestration.lifecycle_cli", "run_lifecycle_command"),
+    "veto": ("orchestration.veto_cli", "run_veto_command"),
+    "kill": ("orchestration.risk_cli", "run_risk_command"),
+    "resume": ("orchestration.risk_cli", "run_risk_command"),
+    "risk": ("orchestration.risk_cli", "run_risk_command"),
+}
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -77,26 +95,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from orchestration.streaming_cli import run_publish, run_stream
 
         return (run_publish if args.command == "publish" else run_stream)(args, settings)
-    if args.command == "backtest":
-        from orchestration.backtest_cli import run_backtest_command
-
-        return run_backtest_command(args, settings)
-    if args.command == "serve":
-        from orchestration.serve_cli import run_serve_command
-
-        return run_serve_command(args, settings)
-    if args.command == "audit":
-        from orchestration.audit_cli import run_audit_command
-
-        return run_audit_command(args, settings)
-    if args.command == "veto":
-        from orchestration.veto_cli import run_veto_command
-
-        return run_veto_command(args, settings)
-    if args.command in ("kill", "resume", "risk"):
-        from orchestration.risk_cli import run_risk_command
-
-        return run_risk_command(args, settings)
+    handler = _COMMANDS.get(args.command)
+    if handler is not None:
+        module, function = handler
+        run: Callable[[argparse.Namespace, object], int] = getattr(importlib.import_module(module), function)
+        return run(args, settings)
     if args.command == "demo":
         from orchestration.demo import run_demo
 

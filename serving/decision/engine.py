@@ -69,6 +69,8 @@ _FEATURE_INDEX = {name: i for i, name in enumerate((*FEATURE_NAMES, *PAIR_FEATUR
 _PAIR_NANS = [_NAN] * len(PAIR_FEATURE_NAMES)
 _VOL_INDEX = FEATURE_NAMES.index(VOLATILITY_FEATURE)
 REGIME_CODES = {regime: code for code, regime in enumerate(REGIMES)}
+_LOGGED_COLUMNS = ("chosen_arm", "propensity", "reward_bps", "target_propensities", "reward_model_bps")
+"""The order of a ``_Role.logged`` row (``serving.lifecycle.comparison.LOGGED_COLUMNS``)."""
 
 
 @dataclass(slots=True)
@@ -82,6 +84,14 @@ class _Role:
     agreements: int = 0
     paired_bps: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=100_000))
     recent: deque[Decision] = field(default_factory=lambda: deque(maxlen=10_000))
+    logged: deque[tuple[int, float, float, tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=lambda: deque(maxlen=100_000)
+    )
+    """A shadow's off-policy log against the champion, one row per champion decision that trained the champion's
+    bandit: (its arm, that arm's propensity, the reward in bps, this shadow's probability of every arm at the same
+    event, the champion bandit's ridge estimate of every arm's reward then)."""
+    ope_pending: dict[str, tuple[int, float, tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    """symbol -> the row above without its reward, until the symbol's next event brings it."""
 
 
 class DecisionEngine:
@@ -208,6 +218,8 @@ class DecisionEngine:
         tick = Tick(event.timestamp_ns, event.close, event.high, event.low, event.bid, event.ask)
         roles = [self._champion, *self._shadows.values()]
         steps = [role.broker.on_event(symbol, tick) for role in roles]
+        for role in roles[1:]:
+            _complete_log(role, symbol, steps[0].net_bps)
         for role, step in zip(roles, steps, strict=True):
             role.policy.observe(symbol, step.net_bps)
         if self.feature_sink is not None:
@@ -234,6 +246,7 @@ class DecisionEngine:
         ]
         for role, decision in zip(roles[1:], decisions[1:], strict=True):
             self._score_shadow(role, steps[0], step_of(steps, roles, role), decision, decisions[0])
+        self._log_for_shadows(symbol, decisions[0], roles[1:])
         self.decisions_generated += 1
         if (
             len(self.risk.events) != self._risk_events_audited
@@ -438,6 +451,23 @@ class DecisionEngine:
         role.paired_bps.append((champion_step.net_bps, step.net_bps))
         role.recent.append(decision)
 
+    def _log_for_shadows(self, symbol: str, champion: Decision, shadows: list[_Role]) -> None:
+        """What off-policy evaluation needs from this event, when its outcome will train the champion's bandit.
+
+        Every policy proposed at this event when the champion did (the hold is shared), so each shadow's
+        ``last_choice`` is of this event. The reward model is the champion bandit's ridge estimate, fitted on
+        the logged outcomes before this decision only.
+        """
+        pending = self._champion.policy.pending_choice(symbol)
+        if pending is None or not shadows:
+            return
+        arm, context = pending
+        estimates = tuple((self._champion.policy.bandit.theta @ context).tolist())
+        for role in shadows:
+            choice = role.policy.last_choice.get(symbol)
+            if choice is not None:
+                role.ope_pending[symbol] = (arm, champion.propensity, choice.propensities, estimates)
+
     # -- models ---------------------------------------------------------------------------------------
 
     def swap(self, bundle: ModelBundle) -> None:
@@ -455,6 +485,12 @@ class DecisionEngine:
             policy.adopt(self._champion.policy)
             self._attach(policy)
             self._champion.policy, self._explainer = policy, explainer
+            if dict(bundle.versions) != previous:
+                for shadow in self._shadows.values():
+                    # the pairs and logs compared the shadow with the champion that just left
+                    shadow.paired_bps.clear()
+                    shadow.logged.clear()
+                    shadow.ope_pending.clear()
             self._audit_admin(
                 "model_swap", {"role": "champion", "previous": previous, "versions": dict(bundle.versions)}
             )
@@ -526,6 +562,25 @@ class DecisionEngine:
             }
         return out
 
+    def shadow_paired(self, name: str) -> dict[str, Any]:
+        """Shadow ``name``'s paired PnL and off-policy log (``serving.lifecycle.comparison`` reads the columns)."""
+        with self._lock:
+            champion = dict(self._champion.policy.bundle.versions)
+            role = self._shadows.get(name)
+            if role is None:
+                return {"versions": None, "champion_versions": champion, "champion_bps": [], "challenger_bps": []}
+            rows = list(role.logged)
+            return {
+                "versions": dict(role.policy.bundle.versions),
+                "champion_versions": champion,
+                "champion_bps": [c for c, _ in role.paired_bps],
+                "challenger_bps": [s for _, s in role.paired_bps],
+                "logged": {
+                    "arms": list(self._champion.policy.arms),
+                    **{column: [row[i] for row in rows] for i, column in enumerate(_LOGGED_COLUMNS)},
+                },
+            }
+
     def status(self) -> dict[str, Any]:
         """The seed's fields (status, active_models, decisions_generated, daily_pnl) and the rest."""
         with self._lock:
@@ -549,6 +604,14 @@ class DecisionEngine:
                 "exploration": None if self.exploration is None else self.exploration.status(),
                 "vetoes_pending": 0 if self.vetoes is None else len(self.vetoes.pending()),
             }
+
+
+def _complete_log(role: _Role, symbol: str, reward_bps: float) -> None:
+    """The champion's outcome on ``symbol`` completes the shadow's pending off-policy row."""
+    pending = role.ope_pending.pop(symbol, None)
+    if pending is not None:
+        arm, propensity, target, estimates = pending
+        role.logged.append((arm, propensity, reward_bps, target, estimates))
 
 
 def step_of(steps: list[StepResult], roles: list[_Role], role: _Role) -> StepResult:

@@ -73,6 +73,8 @@ class BundlePolicy:
         self._last_regime: dict[str, RegimeEstimate] = {}
         self.on_outcome: Callable[[str, float, bool], None] | None = None
         """Called with (arm, net_bps, explored) for every outcome (the champion's exploration budget, stats)."""
+        self.last_choice: dict[str, Choice] = {}
+        """symbol -> the bandit's choice at this policy's last proposal (the off-policy log reads a shadow's)."""
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -123,6 +125,7 @@ class BundlePolicy:
         regime = self._last_regime[symbol].regime
         context = build_context(features, regime, state.tracker.values, self.config.context, out=self._context)
         choice = self.bandit.select(context, mask=active)
+        self.last_choice[symbol] = choice
         obs = self.observations.build(
             vector, position=position, entry_price=entry_price, close=close, regime=_REGIME_CODE[regime]
         )
@@ -136,6 +139,11 @@ class BundlePolicy:
         kept = context.copy()
         state.pending = (choice.arm, kept, choice.explored)
         return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, kept)
+
+    def pending_choice(self, symbol: str) -> tuple[int, FloatArray] | None:
+        """(arm, context) of the last proposal whose outcome will train the bandit; None once forgotten or observed."""
+        pending = self._state(symbol).pending
+        return None if pending is None else (pending[0], pending[1])
 
     def forget_pending(self, symbol: str) -> None:
         """The decision will not be executed (held, denied): its outcome must not train the bandit."""

@@ -12,6 +12,8 @@
 - ``GET /dashboard``: the operator's page (``serving.serve.dashboard``); ``GET /v1/vetoes`` and
   ``POST /v1/vetoes/{id}/approve|reject`` with a role token (``serving.safety.auth``).
 - ``POST /v1/admin/reload`` and ``POST /v1/admin/kill``: need ``Authorization: Bearer <token>``.
+- ``GET /v1/shadow/{name}/paired``: a shadow's paired per-decision PnL and the bandit's off-policy log, merged
+  over shards (``serving.lifecycle.comparison``), for the shadow-comparison sensor; admin token.
 """
 
 import asyncio
@@ -32,6 +34,7 @@ from ray.serve.handle import DeploymentHandle
 
 from models.streaming.processor import partition_of
 from serving.decision.registry import resolve
+from serving.lifecycle.comparison import merge_paired
 from serving.safety.auth import TokenAuth
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig
@@ -199,6 +202,18 @@ class Ingress:
             return denied
         health = await asyncio.to_thread(self._apply_registry)
         return JSONResponse({"shards": health})
+
+    @api.get("/v1/shadow/{name}/paired")
+    async def shadow_paired(self, name: str, request: Request) -> Response:
+        """Shadow ``name``'s paired PnL and bandit logs over every shard; the admin token (PnL is not public)."""
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        parts = await asyncio.gather(*(shard.shadow_paired.remote(name) for shard in self.shards))
+        try:
+            return JSONResponse(merge_paired(name, list(parts)))
+        except ValueError as error:
+            return JSONResponse({"detail": str(error)}, status_code=409)
 
     @api.post("/v1/admin/kill")
     async def kill(self, request: Request) -> Response:

@@ -110,6 +110,12 @@ class DecisionShard:
             return {"shard": self.shard, "status": "not_ready", "unhealthy": self.unhealthy}
         return {"shard": self.shard, **self.engine.status(), "unhealthy": self.unhealthy}
 
+    def shadow_paired(self, name: str) -> dict[str, Any]:
+        """This shard's part of ``GET /v1/shadow/{name}/paired`` (``serving.lifecycle.comparison.merge_paired``)."""
+        if self.engine is None:
+            return {"shard": self.shard, "versions": None, "champion_versions": None}
+        return {"shard": self.shard, **self.engine.shadow_paired(name)}
+
     def kill(self, cause: str, by: str = "api") -> dict[str, Any]:
         if self.engine is not None:
             self.engine.kill(cause, by=by)
