@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from models.evaluation.gate import GateConfig
 from serving.decision.bundle import load_bundle_dir
@@ -36,6 +37,8 @@ def test_shadow_paired_given_shadow_with_own_bandit_returns_pairs_and_ope_rows_t
     assert all(0.0 < p <= 1.0 for p in logged.propensity)
     decision = comparison.decide(GateConfig(min_decisions=100, n_resamples=200))
     assert decision.ope is not None
+    assert decision.ope.champion_value == pytest.approx(float(np.mean(logged.reward_bps)))
+    assert np.isfinite([decision.ope.ips.value, decision.ope.dr.value]).all()
 
 
 def test_swap_given_new_champion_clears_the_shadow_comparison(
