@@ -174,9 +174,18 @@ class PaperBroker:
         """Cumulative PnL net of costs over all symbols, quote currency."""
         return sum(book.pnl - book.realized_cost for book in self._books.values())
 
-    def daily_pnl(self) -> float:
-        """Equity change since the start of the current UTC day (event time)."""
-        return self.equity() - self._day_start_equity
+    def daily_pnl(self, equity: float | None = None) -> float:
+        """Equity change since the start of the current UTC day (event time); ``equity``: ``equity()`` if known."""
+        return (self.equity() if equity is None else equity) - self._day_start_equity
+
+    def marks(self) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+        """Position, signed quantity and last price per symbol (``positions()``'s entries the risk view reads)."""
+        books = self._books
+        return (
+            {s: b.position for s, b in books.items()},
+            {s: b.position * b.unit_qty for s, b in books.items()},
+            {s: b.last_close for s, b in books.items()},
+        )
 
     def positions(self) -> dict[str, dict[str, float]]:
         return {

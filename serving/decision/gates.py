@@ -23,16 +23,16 @@ Recheck = Callable[[str, Orders], Verdict]
 """Risk-check ``Orders`` for a strategy again (an approved held decision, at the current prices)."""
 
 
-def portfolio_view(broker: PaperBroker, capital: float, peak_equity: float) -> PortfolioView:
-    """The book as the controls see it (``peak_equity``: the running maximum the caller keeps)."""
-    books = broker.positions()
+def portfolio_view(broker: PaperBroker, capital: float, peak_equity: float, equity: float) -> PortfolioView:
+    """The book as the controls see it (``peak_equity``: the running maximum the caller keeps; ``equity``: now)."""
+    positions, quantities, prices = broker.marks()
     return PortfolioView(
-        positions={s: b["position"] for s, b in books.items()},
-        quantities={s: b["quantity"] for s, b in books.items()},
-        prices={s: b["last_price"] for s, b in books.items()},
+        positions=positions,
+        quantities=quantities,
+        prices=prices,
         capital=capital,
-        daily_pnl=broker.daily_pnl(),
-        equity=broker.equity(),
+        daily_pnl=broker.daily_pnl(equity),
+        equity=equity,
         peak_equity=peak_equity,
     )
 
