@@ -8,6 +8,7 @@ from assets.market_data import market_data_assets
 from assets.models import model_assets
 from orchestration.jobs import drift_job, feature_store_job, platform_job, training_job
 from orchestration.lifecycle_jobs import lifecycle_resource, promotion_job, shadow_start_job
+from orchestration.online_drift_sensor import build_online_drift_sensor
 from orchestration.resources import build_resources
 from orchestration.schedules import build_daily_backfill_schedule, build_daily_drift_schedule
 from orchestration.sensors import build_drift_sensor, build_new_challenger_sensor, build_shadow_comparison_sensor
@@ -22,6 +23,7 @@ def build_definitions(settings: Settings) -> Definitions:
             build_drift_sensor(training_job.name),
             build_new_challenger_sensor(shadow_start_job.name),
             build_shadow_comparison_sensor(promotion_job.name),
+            build_online_drift_sensor(training_job.name),
         ],
         schedules=[build_daily_backfill_schedule(platform_job.name), build_daily_drift_schedule(drift_job.name)],
         resources={**build_resources(settings), "lifecycle": lifecycle_resource(settings)},

@@ -31,6 +31,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from mlflow.exceptions import MlflowException
 
 from assets.drift import ASSET
 from assets.models import model_assets
@@ -41,9 +42,9 @@ from orchestration.lifecycle_jobs import (
     challenger_run_config,
     verdict_run_config,
 )
-from serving.decision.registry import Agent, ResolvedVersions, resolve
+from serving.decision.registry import Agent, ModelUnavailableError, ResolvedVersions, resolve
 from serving.lifecycle.comparison import ShadowComparison, version_key
-from serving.lifecycle.serve_http import fetch_paired
+from serving.lifecycle.serve_http import ServeRequestError, fetch_paired
 
 TRIGGER_TAG = "rtopt/trigger"
 REASON_TAG = "rtopt/drift_reason"
@@ -207,7 +208,10 @@ def build_shadow_comparison_sensor(
         description=f"After {gate.min_decisions} shadow decisions, requests {job_name} to promote or archive.",
     )
     def _shadow_comparison_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        comparison = read()
+        try:
+            comparison = read()
+        except ServeRequestError as error:
+            return SkipReason(f"Serve app unreachable or refusing ({error}): retrying on the next tick")
         if comparison is None:
             return SkipReason(f"{serve_url_env} unset: no Serve app to read shadow decisions from")
         return shadow_gate_tick(comparison, context.cursor, gate)
@@ -261,6 +265,11 @@ def build_new_challenger_sensor(
         description=f"Requests {job_name} when the registry's challenger alias moves, so Serve shadows it.",
     )
     def _new_challenger_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        return new_challenger_tick(look(), context.cursor, serve_url_env)
+        try:
+            challenger = look()
+        except (MlflowException, ModelUnavailableError) as error:
+            why = f"MLflow registry unreachable ({type(error).__name__}: {error}): retrying on the next tick"
+            return SkipReason(why)
+        return new_challenger_tick(challenger, context.cursor, serve_url_env)
 
     return _new_challenger_sensor

@@ -47,11 +47,19 @@ class ResolvedVersions:
         }
 
 
+_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+"""MLflow's error codes for a model or an alias that does not exist (any other error: the registry failed)."""
+
+
 def _version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version ``alias`` points at; None when it is unset. An unreachable registry raises, never reads as
+    "no such alias" (a poll would then stop the shadow, or a sensor see no challenger)."""
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if error.error_code in _NOT_FOUND:
+            return None
+        raise ModelUnavailableError(f"{name}@{alias}", f"registry unreachable ({error})") from error
 
 
 def resolve(alias: str, agent: Agent = "ppo", client: MlflowClient | None = None) -> ResolvedVersions | None:

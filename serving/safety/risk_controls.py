@@ -244,6 +244,13 @@ class PreTradeRisk:
         self._run_on_halt()
         return change
 
+    def reduce(self, cause: str, by: str) -> StateChange | None:
+        """REDUCING now (HALTED stays HALTED), e.g. after a model rollback; only a person's ``resume`` leaves it."""
+        _require(cause=cause, by=by)
+        with self._lock:
+            halted = self._state is TradingState.HALTED
+            return None if halted else self._move(TradingState.REDUCING, cause, by, time.time_ns())
+
     def reenable_strategy(self, strategy: str, by: str, *, cause: str = "re-enabled by a person") -> StrategyChange:
         """Lift the repeated-execution throttle's block on ``strategy`` (only a person may)."""
         _require(strategy=strategy, by=by, cause=cause)

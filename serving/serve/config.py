@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ServeConfig(BaseModel):
@@ -46,3 +46,23 @@ class ServeConfig(BaseModel):
     admin_token_env: str = "RTOPT_ADMIN_TOKEN"
     """Environment variable holding the admin token; admin endpoints answer 403 while it is unset."""
     port: int = Field(default=8000, ge=1, le=65535)
+    drift_window: int = Field(default=1_000, ge=1)
+    """Decided events each shard's online PSI covers (``serving.monitoring.online``)."""
+    drift_min_events: int = Field(default=500, ge=1)
+    """Events in the window before the PSI can flag drift; at most ``drift_window``."""
+    drift_threshold: float = Field(default=0.25, gt=0)
+    """Largest per-feature PSI that counts as drift (0.25: a significant shift)."""
+    performance_min_decisions: int = Field(default=500, ge=2)
+    """Live champion decisions before its mean PnL is judged against the backtest's lower bound."""
+    performance_z: float = Field(default=2.326, gt=0)
+    """Width of that lower bound in standard errors (2.326: one-sided 99%)."""
+    guard_decisions: int = Field(default=500, ge=0)
+    """Decisions of a newly promoted champion the rollback guard watches (``serving.lifecycle.guard``); 0: off."""
+    guard_drawdown_bps: float = Field(default=300.0, gt=0)
+    """Drawdown since the promotion (bps of the maximum notional, summed per decision) that rolls it back."""
+
+    @model_validator(mode="after")
+    def _drift_window_holds_min_events(self) -> ServeConfig:
+        if self.drift_min_events > self.drift_window:
+            raise ValueError(f"drift_min_events: {self.drift_min_events} exceeds drift_window {self.drift_window}")
+        return self

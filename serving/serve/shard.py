@@ -4,23 +4,36 @@ Models come from the MLflow registry (``serving.decision.registry``). ``apply_mo
 champion or challenger off the lock and swaps it into the running engine in place: requests keep
 flowing, per-symbol state carries over. A version that fails to load leaves the last good one serving
 and is reported, by name, in ``health``.
+
+Each champion decision also feeds the online drift signal (``serving.monitoring.online``: feature PSI and
+live PnL against the backtest) and, after a promotion, the rollback guard (``serving.lifecycle.guard``),
+with the net PnL the engine's paper broker booked on that event.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from ray import serve
 
+from models.monitoring.performance import PerformanceRule
 from models.streaming.events import EventRejected
 from serving.decision.audit import AuditTrail, open_audit
 from serving.decision.bundle import ModelBundle
 from serving.decision.engine import DecisionEngine, EngineConfig
+from serving.decision.records import Decision
 from serving.decision.registry import ModelUnavailableError, ResolvedVersions, load_bundle, resolve
+from serving.lifecycle.aliases import PREVIOUS
+from serving.lifecycle.guard import GuardConfig, GuardTrip, RollbackGuard, fall_back, registry_rollback
+from serving.monitoring.expectation import expectation_or_note
+from serving.monitoring.online import ChampionMonitor, OnlineDriftConfig, load_psi_reference
 from serving.safety.veto import VetoRules
 from serving.safety.veto_http import Verb, list_answer, resolve_answer
 from serving.serve.config import ServeConfig
@@ -45,7 +58,31 @@ class DecisionShard:
         self.engine: DecisionEngine | None = None
         self.applied: dict[str, ResolvedVersions | None] = {"champion": None, "challenger": None}
         self.unhealthy: dict[str, str] = {}
-        self.apply_models(resolve("champion", self.config.agent), resolve("challenger", self.config.agent))
+        cfg = self.config
+        self.drift_config = OnlineDriftConfig(
+            window=cfg.drift_window,
+            min_events=cfg.drift_min_events,
+            threshold=cfg.drift_threshold,
+            performance=PerformanceRule(min_decisions=cfg.performance_min_decisions, z=cfg.performance_z),
+        )
+        self.monitor: ChampionMonitor | None = None
+        self.guard = RollbackGuard(
+            GuardConfig(watch_decisions=cfg.guard_decisions, drawdown_limit_bps=cfg.guard_drawdown_bps)
+        )
+        self._fallback: tuple[ResolvedVersions, ModelBundle] | None = None
+        """The champion a promotion replaced, kept in memory while the guard watches the new one."""
+        self.blocked: ResolvedVersions | None = None
+        """A champion the guard rolled back: not applied again while the registry still names it."""
+        self.rollback_note = ""
+        self.rollback_thread: threading.Thread | None = None
+        self._lock = threading.RLock()
+        try:
+            champion, challenger = resolve("champion", self.config.agent), resolve("challenger", self.config.agent)
+        except ModelUnavailableError as error:  # the registry poll (or a reload) applies them once it answers
+            self.unhealthy["champion"] = str(error)
+            log.error("shard %d: starting without models: %s", self.shard, error)
+        else:
+            self.apply_models(champion, challenger)
 
     def _engine_config(self) -> EngineConfig:
         cfg = self.config
@@ -71,22 +108,50 @@ class DecisionShard:
 
     def apply_models(self, champion: ResolvedVersions | None, challenger: ResolvedVersions | None) -> dict[str, Any]:
         """Swap in ``champion`` and shadow ``challenger`` where they differ from what runs now."""
-        if champion is None and self.engine is None:
-            self.unhealthy["champion"] = "no registered champion (run the training job or make demo)"
-        if champion is not None and champion != self.applied["champion"]:
-            bundle = self._load("champion", champion)
-            if bundle is not None:
-                if self.engine is None:
-                    self.engine = DecisionEngine(bundle, self._engine_config(), audit=self._audit())
-                else:
-                    self.engine.swap(bundle)
-                self.applied["champion"] = champion
-        if self.engine is not None and challenger != self.applied["challenger"]:
-            shadow = self._load("challenger", challenger)
-            if shadow is not None or challenger is None:
-                self.engine.set_shadow("challenger", shadow)
-                self.applied["challenger"] = challenger
-        return self.health()
+        with self._lock:
+            if champion is None and self.engine is None:
+                self.unhealthy["champion"] = "no registered champion (run the training job or make demo)"
+            if self.blocked is not None and champion != self.blocked:
+                self.blocked = None  # the registry moved on from the rolled-back champion
+            if champion is not None and champion != self.applied["champion"] and champion != self.blocked:
+                self._apply_champion(champion)
+            if self.engine is not None and challenger != self.applied["challenger"]:
+                shadow = self._load("challenger", challenger)
+                if shadow is not None or challenger is None:
+                    self.engine.set_shadow("challenger", shadow)
+                    self.applied["challenger"] = challenger
+            return self.health()
+
+    def _apply_champion(self, champion: ResolvedVersions) -> None:
+        bundle = self._load("champion", champion)
+        if bundle is None:
+            return
+        old, old_bundle = self.applied["champion"], None if self.engine is None else self.engine.champion
+        if self.engine is None:
+            self.engine = DecisionEngine(bundle, self._engine_config(), audit=self._audit())
+        else:
+            self.engine.swap(bundle)
+        self.applied["champion"] = champion
+        self.monitor = self._monitor(champion, bundle)
+        self._fallback = None
+        self.guard.disarm()
+        promoted = old is not None and old_bundle is not None and self._promoted_over(old)
+        if promoted and old is not None and old_bundle is not None and self.guard.arm(old.names(), champion.names()):
+            self._fallback = (old, old_bundle)
+
+    def _promoted_over(self, old: ResolvedVersions) -> bool:
+        """Whether the new champion came by a promotion over ``old`` (its ``previous`` alias names ``old``)."""
+        try:
+            return resolve(PREVIOUS, self.config.agent) == old
+        except (MlflowException, ModelUnavailableError) as error:
+            log.warning("shard %d: registry unreadable, the rollback guard is not armed: %s", self.shard, error)
+            return False
+
+    def _monitor(self, versions: ResolvedVersions, bundle: ModelBundle) -> ChampionMonitor:
+        reference, psi_note = load_psi_reference(bundle.actor_dir)
+        expectation, note = expectation_or_note(versions, MlflowClient())
+        notes = {"features": psi_note, "performance": note}
+        return ChampionMonitor(self.drift_config, versions.names(), reference, expectation, notes)
 
     def _audit(self) -> AuditTrail | None:
         dsn = self.config.audit_dsn
@@ -94,12 +159,67 @@ class DecisionShard:
 
     def decide(self, payloads: list[Any]) -> list[dict[str, Any]]:
         """Decisions (as dicts) or ``{"error": ...}`` entries, one per payload, in order."""
-        if self.engine is None:
-            raise RuntimeError(f"shard {self.shard}: no champion loaded ({self.unhealthy.get('champion', '')})")
-        out: list[dict[str, Any]] = []
-        for item in self.engine.process_batch(payloads):
-            out.append({"error": rejection(item)} if isinstance(item, EventRejected) else item.to_dict())
-        return out
+        with self._lock:
+            engine = self.engine
+            if engine is None:
+                raise RuntimeError(f"shard {self.shard}: no champion loaded ({self.unhealthy.get('champion', '')})")
+            broker, out = engine.broker, []
+            scale, equity = 1e4 / engine.config.broker.max_notional, broker.equity()
+            for payload in payloads:
+                try:
+                    decision = engine.process(payload)
+                except EventRejected as rejected:
+                    out.append({"error": rejection(rejected)})
+                    continue
+                now = broker.equity()
+                self._observe(decision, (now - equity) * scale)
+                equity = now
+                out.append(decision.to_dict())
+            return out
+
+    def _observe(self, decision: Decision, pnl_bps: float) -> None:
+        """One champion decision's net PnL (bps of the maximum notional) to the drift monitor and the guard."""
+        if self.monitor is not None:
+            self.monitor.observe(decision, pnl_bps)
+        trip = self.guard.observe(pnl_bps)
+        if trip is not None:
+            self._trip(trip)
+
+    def _trip(self, trip: GuardTrip) -> None:
+        """The guard tripped: the previous champion back in place, REDUCING, audited; the aliases in the background."""
+        assert self.engine is not None and self._fallback is not None
+        previous, bundle = self._fallback
+        tripped = self.applied["champion"]
+        log.error("shard %d: %s", self.shard, trip.cause)
+        fall_back(self.engine, bundle, trip)
+        self.applied["champion"], self.blocked, self._fallback = previous, tripped, None
+        self.monitor = self._monitor(previous, bundle)
+        if tripped is not None:
+            self.rollback_note = "moving the registry aliases back"
+            self.rollback_thread = threading.Thread(
+                target=self._registry_rollback, args=(tripped,), name="guard-rollback", daemon=True
+            )
+            self.rollback_thread.start()
+
+    def _registry_rollback(self, tripped: ResolvedVersions) -> None:
+        audit = None if self.engine is None else self.engine.audit
+        try:
+            result = registry_rollback(tripped, cache=Path(self.config.model_cache), audit=audit)
+        except Exception as error:  # MLflow unreachable, any failure: the shard keeps refusing the tripped champion
+            self.rollback_note = f"alias move failed ({type(error).__name__}: {error}); {tripped.names()} stays refused"
+            log.error("shard %d: %s", self.shard, self.rollback_note)
+            return
+        self.rollback_note = result if isinstance(result, str) else f"registry rollback {result.status} {result.cause}"
+
+    def drift(self) -> dict[str, Any]:
+        """This shard's part of ``GET /v1/drift`` (``serving.monitoring.online.merge_drift``)."""
+        with self._lock:
+            report = None if self.monitor is None else self.monitor.report()
+            return {"shard": self.shard, "drift": report, "guard": self.guard_status()}
+
+    def guard_status(self) -> dict[str, Any]:
+        blocked = None if self.blocked is None else self.blocked.names()
+        return {**self.guard.status(), "refused_champion": blocked, "registry_rollback": self.rollback_note}
 
     def health(self) -> dict[str, Any]:
         names = {role: (v.names() if v else None) for role, v in self.applied.items()}
@@ -108,7 +228,8 @@ class DecisionShard:
     def status(self) -> dict[str, Any]:
         if self.engine is None:
             return {"shard": self.shard, "status": "not_ready", "unhealthy": self.unhealthy}
-        return {"shard": self.shard, **self.engine.status(), "unhealthy": self.unhealthy}
+        status = {"shard": self.shard, **self.engine.status(), "unhealthy": self.unhealthy}
+        return status | self.drift()
 
     def shadow_paired(self, name: str) -> dict[str, Any]:
         """This shard's part of ``GET /v1/shadow/{name}/paired`` (``serving.lifecycle.comparison.merge_paired``)."""

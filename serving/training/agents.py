@@ -30,6 +30,7 @@ from models.agents import (
 )
 from models.device import DeviceManagerConfig, select_device
 from models.env import MarketReplay, TradingEnv, TradingEnvConfig
+from serving.monitoring.online import save_psi_reference
 from serving.safety.explain import BACKGROUND_FILE, background_from_replay, save_background
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ def train_agent(
     # The fixed SHAP background of this actor: observations of its own training data.
     sample = background_from_replay(env.replay, env.observations.scaler, BACKGROUND_ROWS, config.seed)
     save_background(actor_dir / BACKGROUND_FILE, sample)
+    # The online PSI's pre-binned reference (serving.monitoring.online): the raw features it was trained on.
+    save_psi_reference(actor_dir, env.replay.features, env.replay.feature_names)
     score, trades = validation_score(actor_dir, replay.slice(*validation_rows), env)
     params = {f"agent.{k}": v for k, v in asdict(agent_config).items()} | {
         f"run.{k}": v for k, v in asdict(config).items()

@@ -16,6 +16,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
 
 from models.agents import load_actor
 from models.env import FeatureScaler, MarketReplay
@@ -23,6 +24,7 @@ from models.evaluation import PROTOCOL_V1, compare, plot_equity, report_markdown
 from models.features import PAIR_FEATURE_NAMES
 from models.marketdata.schema import DataKind
 from models.strategies import build_strategies
+from serving.monitoring.expectation import record_champion_expectation
 from serving.registry.mlflow_registry import use_experiment
 from serving.training.agents import SCALER_FILE
 from serving.training.regime import champion_regimes
@@ -72,6 +74,9 @@ def evaluate_champions(
             mlflow.log_metrics({f"{clean}.{k}": v for k, v in metrics.items() if math.isfinite(v)})
         mlflow.log_artifact(str(plot), artifact_path="plots")
         mlflow.log_artifact(str(folder / "evaluation.md"))
+        # what the live champion is judged against (serving.monitoring.online: performance drift)
+        expectation = record_champion_expectation(report, agent, MlflowClient())
+        mlflow.log_metrics({"composed.pnl_bps_mean": expectation.mean_bps, "composed.pnl_bps_std": expectation.std_bps})
     return EvaluationOutcome(run.info.run_id, report.metrics_table(), markdown, plot)
 
 

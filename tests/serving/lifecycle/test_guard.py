@@ -1,0 +1,61 @@
+"""The rollback guard alone: it trips on the drawdown since the promotion, only while it watches."""
+
+from __future__ import annotations
+
+import pytest
+
+from serving.lifecycle.guard import GuardConfig, RollbackGuard
+
+OLD = {"actor": "rtopt-ppo/1"}
+NEW = {"actor": "rtopt-ppo/2"}
+
+
+def test_observe_given_drawdown_from_peak_reaching_limit_returns_trip_naming_both_champions() -> None:
+    guard = RollbackGuard(GuardConfig(watch_decisions=100, drawdown_limit_bps=50.0))
+    guard.arm(OLD, NEW)
+
+    results = [guard.observe(v) for v in (30.0, -40.0, -39.0)]
+
+    trip = results[-1]
+    assert results[:2] == [None, None]
+    assert trip is not None and trip.decisions == 3
+    assert trip.drawdown_bps == pytest.approx(79.0)  # peak 30, now -49
+    assert dict(trip.tripped) == NEW and dict(trip.restored) == OLD
+    assert "drew down 79.0 bps (limit 50.0)" in trip.cause
+    assert not guard.armed
+
+
+def test_observe_given_gains_then_small_losses_returns_no_trip() -> None:
+    guard = RollbackGuard(GuardConfig(watch_decisions=100, drawdown_limit_bps=50.0))
+    guard.arm(OLD, NEW)
+
+    assert all(guard.observe(v) is None for v in (10.0, -20.0, 15.0, -40.0))
+
+
+def test_observe_given_watch_window_passed_returns_no_trip_after_it() -> None:
+    guard = RollbackGuard(GuardConfig(watch_decisions=3, drawdown_limit_bps=50.0))
+    guard.arm(OLD, NEW)
+
+    for _ in range(3):
+        assert guard.observe(-1.0) is None
+
+    assert not guard.armed and guard.passed == 1
+    assert guard.observe(-500.0) is None
+
+
+def test_observe_given_unarmed_guard_returns_none() -> None:
+    guard = RollbackGuard(GuardConfig(watch_decisions=3, drawdown_limit_bps=50.0))
+
+    assert guard.observe(-500.0) is None
+
+
+def test_arm_given_watch_decisions_zero_returns_false_and_stays_off() -> None:
+    guard = RollbackGuard(GuardConfig(watch_decisions=0, drawdown_limit_bps=50.0))
+
+    assert guard.arm(OLD, NEW) is False
+    assert guard.observe(-500.0) is None
+
+
+def test_guard_config_given_nonpositive_limit_raises_naming_field() -> None:
+    with pytest.raises(ValueError, match="drawdown_limit_bps"):
+        GuardConfig(drawdown_limit_bps=0.0)
