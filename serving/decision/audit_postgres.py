@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import psycopg
@@ -31,6 +31,7 @@ from serving.decision.audit import (
     AuditWriteError,
     ChainBreak,
     Head,
+    Payload,
     Verdict,
     check_chain,
     encode_payload,
@@ -138,7 +139,7 @@ class PostgresAuditLog:
         row = self._conn.execute(self._sql.head).fetchone()
         return None if row is None else Head(int(row[0]), str(row[1]))
 
-    def append(self, kind: str, payload: Mapping[str, Any]) -> str:
+    def append(self, kind: str, payload: Payload) -> str:
         """Write one record in one transaction; returns its hash. Raises ``AuditWriteError`` when it could not."""
         text = encode_payload(payload)
         with self._lock:

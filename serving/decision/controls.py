@@ -17,7 +17,7 @@ import numpy as np
 
 from models.strategies import Strategy, build_strategies
 from models.streaming.processor import KeyedProcessor
-from serving.decision.audit import AuditTrail, AuditWriteError
+from serving.decision.audit import AuditTrail, AuditWriteError, Payload
 from serving.decision.broker import PaperBroker
 from serving.decision.bundle import ModelBundle
 from serving.decision.config import EngineConfig, RejectedEvent, TransitionSink
@@ -100,7 +100,7 @@ class EngineControls:
     def _cancel_champion(self) -> None:
         self._champion.broker.cancel_all()
 
-    def _audit(self, kind: str, payload: Mapping[str, Any]) -> None:
+    def _audit(self, kind: str, payload: Payload) -> None:
         assert self.audit is not None
         try:
             self.audit.append(kind, payload)

@@ -38,6 +38,7 @@ from models.env.replay import VOLATILITY_FEATURE
 from models.evaluation.backtest import FeatureRow as FeatureMap
 from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
 from models.streaming.events import EventRejected, MarketEvent, Reason, parse_event
+from serving.decision.audit import Encoded
 from serving.decision.broker import StepResult, Tick, quote_of
 from serving.decision.config import NO_VETO, EngineConfig, RejectedEvent, Verdict, VetoNote
 from serving.decision.controls import EngineControls
@@ -228,7 +229,8 @@ class DecisionEngine(EngineControls):
             latency_us=(time.perf_counter_ns() - started) / 1e3,
         )
         if role is self._champion and self.audit is not None:
-            self._audit("decision", decision.to_dict())
+            text = decision.canonical_json()
+            self._audit("decision", decision.to_dict() if text is None else Encoded(text))
         broker.submit(symbol, orders, bid, ask, volatility)
         if proposal is not None and role is self._champion:
             self._last_obs[symbol] = (proposal.observation, np.array([verdict.target, entry_f, exit_f], np.float32))

@@ -14,6 +14,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+"""Sorted keys, compact: the audit trail's canonical JSON (``serving.decision.audit.encode_payload``) in one C call."""
+
 
 class Action(StrEnum):
     """What the decision does to the position: BUY raises it, SELL lowers it, HOLD leaves it."""
@@ -113,6 +118,25 @@ class Decision:
             "explanation": None if self.explanation is None else dict(self.explanation),
             "latency_us": self.latency_us,
         }
+
+    def canonical_json(self) -> str | None:
+        """``to_dict`` as canonical JSON, or None where the audit trail's general encoder must judge it.
+
+        msgspec writes NaN as null where the general encoder refuses it (``allow_nan=False``), so only a
+        decision whose numbers are all finite takes this path (``to_dict`` already nulls the prices and
+        features); an explanation's nested values always take the general one.
+        """
+        if self.explanation is not None or not (
+            math.isfinite(self.position_size)
+            and math.isfinite(self.previous_position)
+            and math.isfinite(self.confidence)
+            and math.isfinite(self.expected_return)
+            and math.isfinite(self.risk_score)
+            and math.isfinite(self.propensity)
+            and math.isfinite(self.latency_us)
+        ):
+            return None
+        return _CANONICAL.encode(self.to_dict()).decode()
 
     def comparable(self) -> dict[str, Any]:
         """``to_dict`` without the latency: what must be identical across the backtest, HTTP and the Python API."""

@@ -1,0 +1,64 @@
+"""Decision.canonical_json: the audit trail's fast encoding must carry exactly what the general encoder would."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from serving.decision.audit import AuditLog, Encoded, encode_payload
+from serving.decision.records import Action, Decision, HoldReason
+
+
+def _decision(**changes: object) -> Decision:
+    base = Decision(
+        decision_id="BTC-PERP:1:BTC-PERP-0000000001:champion",
+        symbol="BTC-PERP",
+        timestamp_ns=1_641_347_940_000_000_000,
+        action=Action.BUY,
+        position_size=0.25,
+        previous_position=-0.1,
+        entry_price=46_001.5,
+        exit_price=math.nan,
+        confidence=0.8484262347014897,
+        expected_return=1.7983125261026968e-05,
+        risk_score=0.25,
+        strategy="momentum",
+        regime="trending_up",
+        hold_reason=HoldReason.NONE,
+        propensity=0.95,
+        model_versions={"regime": "r/1", "bandit": "b/2", "actor": "a/3"},
+        features={"ret_1": -0.00025991466281610287, "vol_30": math.nan, "spread_bps": 1e22},
+        latency_us=12.5,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_canonical_json_given_finite_decision_returns_the_general_encoders_content() -> None:
+    decision = _decision()
+
+    text = decision.canonical_json()
+
+    assert text is not None
+    assert json.loads(text) == json.loads(encode_payload(decision.to_dict()))
+    assert list(json.loads(text)) == sorted(decision.to_dict())
+
+
+def test_canonical_json_given_non_finite_number_or_explanation_returns_none() -> None:
+    assert _decision(confidence=math.nan).canonical_json() is None
+    assert _decision(latency_us=math.inf).canonical_json() is None
+    assert _decision(explanation={"top_features": []}).canonical_json() is None
+
+
+def test_append_given_encoded_payload_stores_its_text_unchanged_in_an_intact_chain(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    text = _decision().canonical_json()
+    assert text is not None
+
+    log.append("decision", Encoded(text))
+    log.append("note", {"b": 1, "a": [1.5]})
+
+    records = list(log.records())
+    assert [r.payload for r in records] == [text, '{"a":[1.5],"b":1}']
+    assert log.verify() is None
