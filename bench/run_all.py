@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.bench_decision",
     "bench.bench_explain",
     "bench.bench_safety",
+    "bench.bench_online_drift",
 )
 
 
