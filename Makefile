@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint types pytest dev bench clean
+.PHONY: install demo scenario test lint types pytest dev bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rtopt demo
+
+scenario: $(STAMP)
+	$(BIN)/rtopt scenario
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from mlflow.models import infer_signature
 
 from assets.features import offline_features
+from assets.model_checks import baseline_check_specs, baseline_results
 from assets.resources import MarketDataResource, MlflowResource
 from models.bandit import context_layout
 from models.env import OBSERVATION_NAMES, MarketReplay
@@ -24,6 +25,8 @@ from serving.training.evaluation import evaluate_champions
 from serving.training.regime import champion_regimes, fit_and_score_regime
 
 GROUP = "models"
+TRIGGER_TAG = "rtopt/trigger"
+"""Set by the sensors on the runs they request; a triggered retraining registers challengers only."""
 
 
 class TrainingConfig(Config):
@@ -32,6 +35,13 @@ class TrainingConfig(Config):
     symbol: str = "BTC-PERP"
     total_steps: int = 4_000
     seed: int = 0
+    challenger_only: bool = False
+    """Register the new versions as ``challenger`` only, whatever their validation score (runs a sensor
+    triggered, tag ``rtopt/trigger``, always do: the shadow gate, not a score on another window, promotes)."""
+
+
+def _challenger_only(context: AssetExecutionContext, requested: bool) -> bool:
+    return requested or context.run.tags.get(TRIGGER_TAG) is not None
 
 
 def _bars(market_data: MarketDataResource, symbol: str) -> pd.DataFrame:
@@ -91,6 +101,7 @@ def _train_and_register(
             ),
             mlflow_res.experiment,
             mlflow_res.artifact_root,
+            challenger_only=_challenger_only(context, config.challenger_only),
         )
     return MaterializeResult(metadata=_metadata(registered, trained.validation_score, {"symbol": config.symbol}))
 
@@ -117,6 +128,8 @@ class RegimeTrainingConfig(Config):
     symbol: str = "BTC-PERP"
     n_bars: int = 10_000
     use_quotes: bool = False
+    challenger_only: bool = False
+    """As ``TrainingConfig.challenger_only``."""
 
 
 @asset(group_name=GROUP, deps=[offline_features], kinds={"mlflow", "sklearn"})
@@ -134,7 +147,10 @@ def regime_model(
         )
         mlflow.activate()
         registered = log_and_register(
-            scored.record(config.symbol, FEATURE_SERVICE), mlflow.experiment, mlflow.artifact_root
+            scored.record(config.symbol, FEATURE_SERVICE),
+            mlflow.experiment,
+            mlflow.artifact_root,
+            challenger_only=_challenger_only(context, config.challenger_only),
         )
     extra = {
         "test_accuracy": scored.test.accuracy,
@@ -189,6 +205,7 @@ def strategy_bandit(
             ),
             mlflow.experiment,
             mlflow.artifact_root,
+            challenger_only=_challenger_only(context, config.challenger_only),
         )
     arm_counts = np.bincount(np.asarray(validation.arms, dtype=np.int64), minlength=len(bandit.arms)).tolist()
     extra = {"arm_counts_validation": MetadataValue.json(dict(zip(bandit.arms, arm_counts, strict=True)))}
@@ -212,7 +229,12 @@ class EvaluationConfig(Config):
     agent: str = "ppo"
 
 
-@asset(group_name=GROUP, deps=[regime_model, ddpg_agent, ppo_agent, strategy_bandit], kinds={"mlflow"})
+@asset(
+    group_name=GROUP,
+    deps=[regime_model, ddpg_agent, ppo_agent, strategy_bandit],
+    kinds={"mlflow"},
+    check_specs=baseline_check_specs("model_evaluation"),
+)
 def model_evaluation(
     context: AssetExecutionContext, config: EvaluationConfig, market_data: MarketDataResource, mlflow: MlflowResource
 ) -> MaterializeResult:
@@ -231,7 +253,8 @@ def model_evaluation(
             "equity_plot": MetadataValue.path(str(outcome.plot)),
             "composed_total_return": composed.get("total_return", float("nan")),
             "buy_and_hold_total_return": outcome.table.get("buy_and_hold", {}).get("total_return", float("nan")),
-        }
+        },
+        check_results=baseline_results(outcome.table),
     )
 
 

@@ -1,4 +1,4 @@
-"""The ``rtopt`` command: ingest, info, demo, dev, publish, stream, backtest, serve, audit."""
+"""The ``rtopt`` command: ingest, info, demo, scenario, dev, publish, stream, backtest, serve, audit."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     from orchestration.lifecycle_cli import add_command as add_lifecycle
 
     add_lifecycle(sub)
+    from orchestration.scenario_cli import add_command as add_scenario
+
+    add_scenario(sub)
     dev = sub.add_parser("dev", help="start the Dagster UI and the MLflow UI on localhost")
     dev.add_argument("--dagster-port", type=int, default=3000)
     dev.add_argument("--mlflow-port", type=int, default=5000)
@@ -76,6 +79,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "kill": ("orchestration.risk_cli", "run_risk_command"),
     "resume": ("orchestration.risk_cli", "run_risk_command"),
     "risk": ("orchestration.risk_cli", "run_risk_command"),
+    "scenario": ("orchestration.scenario_cli", "run_scenario_command"),
 }
 
 

@@ -97,8 +97,13 @@ def use_experiment(name: str, artifact_root: str) -> None:
     mlflow.set_experiment(name)
 
 
-def log_and_register(record: TrainingRecord, experiment: str, artifact_root: str) -> RegisteredVersion:
+def log_and_register(
+    record: TrainingRecord, experiment: str, artifact_root: str, *, challenger_only: bool = False
+) -> RegisteredVersion:
     """One MLflow run with params, metrics, curves and plots; a registered version; the alias moved.
+
+    ``challenger_only``: the version becomes ``challenger`` whatever its score (a retraining after drift
+    validates on another window than the champion did, so only the shadow gate may promote it).
 
     The curve PNGs are rendered before the run starts, so an empty curve fails without leaving a run behind.
     """
@@ -116,7 +121,9 @@ def log_and_register(record: TrainingRecord, experiment: str, artifact_root: str
                 registered_model_name=record.registered_name,
             )
     version = str(info.registered_model_version)
-    alias, previous = assign_alias(MlflowClient(), record.registered_name, version, record.validation_score)
+    alias, previous = assign_alias(
+        MlflowClient(), record.registered_name, version, record.validation_score, challenger_only=challenger_only
+    )
     log.info("%s version %s registered as %s (run %s)", record.registered_name, version, alias, run.info.run_id)
     return RegisteredVersion(record.registered_name, version, run.info.run_id, alias, previous)
 
@@ -133,10 +140,15 @@ def champion_score(client: MlflowClient, name: str) -> tuple[str, float] | None:
     return champion.version, float(run.data.metrics[VALIDATION_METRIC])
 
 
-def assign_alias(client: MlflowClient, name: str, version: str, score: float) -> tuple[Alias, str | None]:
-    """``champion`` when ``score`` beats the champion's (or there is none), else ``challenger``."""
+def assign_alias(
+    client: MlflowClient, name: str, version: str, score: float, *, challenger_only: bool = False
+) -> tuple[Alias, str | None]:
+    """``champion`` when ``score`` beats the champion's (or there is none), else ``challenger``.
+
+    With ``challenger_only`` an existing champion is never replaced here (the first version still becomes it).
+    """
     current = champion_score(client, name)
-    if current is None or score > current[1]:
+    if current is None or (score > current[1] and not challenger_only):
         client.set_registered_model_alias(name, CHAMPION, version)
         client.set_model_version_tag(name, version, "promoted_over", current[0] if current else "none")
         return CHAMPION, current[0] if current else None

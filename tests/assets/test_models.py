@@ -7,9 +7,11 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from dagster import DagsterInstance, materialize
+import pytest
+from dagster import AssetCheckSeverity, DagsterInstance, Failure, materialize
 from mlflow import MlflowClient
 
+from assets.model_checks import BASELINE_CHECKS, baseline_results
 from assets.models import (
     RegimeTrainingConfig,
     TrainingConfig,
@@ -60,6 +62,12 @@ def test_materialize_given_small_budget_registers_regime_ppo_and_bandit_as_champ
     report = evaluation.materialization.metadata["report"].value
     assert "buy_and_hold" in report and "composed[seed=0]" in report
     assert Path(evaluation.materialization.metadata["equity_plot"].value).stat().st_size > 0
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations() if c.asset_key == model_evaluation.key}
+    assert set(checks) == {c.name for c in BASELINE_CHECKS}
+    for check in checks.values():
+        meta = {k: v.value for k, v in check.metadata.items()}
+        assert check.severity == AssetCheckSeverity.WARN
+        assert check.passed == (meta["margin"] > 0)
     mlflow.set_tracking_uri(rtopt_settings.mlflow_tracking_uri)
     client = MlflowClient(rtopt_settings.mlflow_tracking_uri, rtopt_settings.mlflow_registry_uri)
     plots: dict[str, set[str]] = {}
@@ -92,23 +100,86 @@ def test_materialize_given_small_budget_registers_regime_ppo_and_bandit_as_champ
     }
 
 
+def _scored_versions(client: MlflowClient, settings: Settings, name: str, scores: tuple[float, ...]) -> list[str]:
+    """One registered version of ``name`` per score, each with a run holding its ``validation_score``."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    use_experiment("rtopt-alias-test", settings.mlflow_artifact_root)
+    client.create_registered_model(name)
+    versions = []
+    for score in scores:
+        with mlflow.start_run() as run:
+            mlflow.log_metric("validation_score", score)
+        versions.append(client.create_model_version(name, f"runs:/{run.info.run_id}/m", run.info.run_id).version)
+    return versions
+
+
 def test_assign_alias_given_worse_then_better_versions_moves_champion_only_on_improvement(
     rtopt_settings: Settings,
 ) -> None:
     client = MlflowClient(rtopt_settings.mlflow_tracking_uri, rtopt_settings.mlflow_registry_uri)
-    mlflow.set_tracking_uri(rtopt_settings.mlflow_tracking_uri)
-    use_experiment("rtopt-alias-test", rtopt_settings.mlflow_artifact_root)
-    client.create_registered_model("rtopt-test")
-    versions = []
-    for score in (1.0, 0.5, 2.0):
-        with mlflow.start_run() as run:
-            mlflow.log_metric("validation_score", score)
-        versions.append(
-            client.create_model_version("rtopt-test", f"runs:/{run.info.run_id}/m", run.info.run_id).version
-        )
+    versions = _scored_versions(client, rtopt_settings, "rtopt-test", (1.0, 0.5, 2.0))
 
     decisions = [assign_alias(client, "rtopt-test", v, s) for v, s in zip(versions, (1.0, 0.5, 2.0), strict=True)]
 
     assert decisions == [("champion", None), ("challenger", versions[0]), ("champion", versions[0])]
     assert client.get_model_version_by_alias("rtopt-test", "champion").version == versions[2]
     assert client.get_model_version_by_alias("rtopt-test", "challenger").version == versions[1]
+
+
+def _table(
+    composed: tuple[float, ...], flat: float, hold: float, random: tuple[float, ...]
+) -> dict[str, dict[str, float]]:
+    table = {"flat": {"total_return": flat}, "buy_and_hold": {"total_return": hold}}
+    table |= {f"composed[seed={i}]": {"total_return": v} for i, v in enumerate(composed)}
+    table |= {f"random_arm[seed={i}]": {"total_return": v} for i, v in enumerate(random)}
+    table["strategy:momentum"] = {"total_return": 1.0}
+    return table
+
+
+def test_baseline_results_given_composed_better_than_every_baseline_returns_three_passed_warn_checks() -> None:
+    results = baseline_results(_table((0.02, 0.04), flat=0.0, hold=0.01, random=(-0.01, 0.0)))
+
+    assert [(r.check_name, r.passed, r.severity) for r in results] == [
+        ("beats_flat", True, AssetCheckSeverity.WARN),
+        ("beats_buy_and_hold", True, AssetCheckSeverity.WARN),
+        ("beats_random_arm", True, AssetCheckSeverity.WARN),
+    ]
+    meta = {k: v.value if hasattr(v, "value") else v for k, v in results[2].metadata.items()}
+    assert meta["composed"] == pytest.approx(0.03) and meta["random_arm"] == pytest.approx(-0.005)
+    assert meta["composed_seeds"] == 2 and meta["baseline_seeds"] == 2
+
+
+def test_baseline_results_given_composed_worse_than_buy_and_hold_and_random_returns_those_checks_failed() -> None:
+    results = baseline_results(_table((-0.01, 0.03), flat=0.0, hold=0.05, random=(0.02, 0.04)))
+
+    assert {r.check_name: r.passed for r in results} == {
+        "beats_flat": True,
+        "beats_buy_and_hold": False,
+        "beats_random_arm": False,
+    }
+    failed = next(r for r in results if r.check_name == "beats_buy_and_hold")
+    margin = failed.metadata["margin"]
+    assert getattr(margin, "value", margin) == pytest.approx(0.01 - 0.05)
+
+
+def test_baseline_results_given_missing_baseline_or_nan_raises_failure_naming_it() -> None:
+    table = _table((0.01,), flat=0.0, hold=0.0, random=(0.0,))
+    del table["buy_and_hold"]
+    with pytest.raises(Failure, match="buy_and_hold"):
+        baseline_results(table)
+    with pytest.raises(Failure, match="composed"):
+        baseline_results(_table((float("nan"),), flat=0.0, hold=0.0, random=(0.0,)))
+
+
+def test_assign_alias_given_challenger_only_and_a_better_score_returns_challenger_keeping_the_champion(
+    rtopt_settings: Settings,
+) -> None:
+    client = MlflowClient(rtopt_settings.mlflow_tracking_uri, rtopt_settings.mlflow_registry_uri)
+    versions = _scored_versions(client, rtopt_settings, "rtopt-retrain", (1.0, 2.0))
+
+    first = assign_alias(client, "rtopt-retrain", versions[0], 1.0, challenger_only=True)
+    second = assign_alias(client, "rtopt-retrain", versions[1], 2.0, challenger_only=True)
+
+    assert first == ("champion", None) and second == ("challenger", versions[0])
+    assert client.get_model_version_by_alias("rtopt-retrain", "champion").version == versions[0]
+    assert client.get_model_version_by_alias("rtopt-retrain", "challenger").version == versions[1]

@@ -11,6 +11,7 @@ from types import ModuleType
 from dagster import AssetCheckKey, AssetKey, DynamicPartitionsDefinition
 
 from assets.market_data import CHECKS, asset_name
+from assets.model_checks import BASELINE_CHECKS
 from assets.resources import MarketDataResource
 from models.marketdata.schema import DataKind
 from tests.orchestration.conftest import REPO_ROOT
@@ -48,6 +49,31 @@ def test_resolve_asset_graph_given_defs_returns_quality_checks_per_market_data_a
     found = {check for check in graph.asset_check_keys if check.asset_key in MARKET_DATA_KEYS}
     assert found == expected
     assert set(CHECKS) == {"time_monotonic", "no_crossed_quotes", "no_long_gaps"}
+
+
+def test_resolve_asset_graph_given_defs_returns_baseline_checks_on_the_model_evaluation(
+    definitions_module: ModuleType,
+) -> None:
+    graph = definitions_module.defs.resolve_asset_graph()
+    evaluation = AssetKey("model_evaluation")
+
+    found = {check.name for check in graph.asset_check_keys if check.asset_key == evaluation}
+
+    assert found == {c.name for c in BASELINE_CHECKS} == {"beats_flat", "beats_buy_and_hold", "beats_random_arm"}
+    assert graph.get(evaluation).parent_keys >= {AssetKey(k) for k in ("regime_model", "ppo_agent", "strategy_bandit")}
+
+
+def test_resolve_asset_graph_given_defs_returns_lineage_from_market_data_to_models_and_drift(
+    definitions_module: ModuleType,
+) -> None:
+    graph = definitions_module.defs.resolve_asset_graph()
+
+    def parents(name: str) -> set[str]:
+        return {key.to_user_string() for key in graph.get(AssetKey(name)).parent_keys}
+
+    assert "market_bars" in parents("offline_features")
+    assert "offline_features" in parents("ppo_agent") and "offline_features" in parents("regime_model")
+    assert {"offline_features", "regime_model"} <= parents("feature_drift_report")
 
 
 def test_resolve_job_def_given_platform_job_returns_job_over_symbols_selecting_market_data(
