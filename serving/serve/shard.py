@@ -69,8 +69,8 @@ class DecisionShard:
         self.guard = RollbackGuard(
             GuardConfig(watch_decisions=cfg.guard_decisions, drawdown_limit_bps=cfg.guard_drawdown_bps)
         )
-        self._fallback: tuple[ResolvedVersions, ModelBundle] | None = None
-        """The champion a promotion replaced, kept in memory while the guard watches the new one."""
+        self._fallback: tuple[ResolvedVersions, ModelBundle, ChampionMonitor] | None = None
+        """The champion a promotion replaced and its monitor, kept in memory while the guard watches the new one."""
         self.blocked: ResolvedVersions | None = None
         """A champion the guard rolled back: not applied again while the registry still names it."""
         self.rollback_note = ""
@@ -107,45 +107,64 @@ class DecisionShard:
         return bundle
 
     def apply_models(self, champion: ResolvedVersions | None, challenger: ResolvedVersions | None) -> dict[str, Any]:
-        """Swap in ``champion`` and shadow ``challenger`` where they differ from what runs now."""
+        """Swap in ``champion`` and shadow ``challenger`` where they differ from what runs now.
+
+        Fetching and loading (and the registry reads for the drift monitor and the guard) happen off the
+        shard's lock, so decisions keep flowing; only the swap itself takes it.
+        """
+        if champion is None and self.engine is None:
+            self.unhealthy["champion"] = "no registered champion (run the training job or make demo)"
+        if self.blocked is not None and champion != self.blocked:
+            self.blocked = None  # the registry moved on from the rolled-back champion
+        incoming = None
+        if champion is not None and champion != self.applied["champion"] and champion != self.blocked:
+            bundle = self._load("champion", champion)
+            if bundle is not None:
+                incoming = (champion, bundle, self._monitor(champion, bundle), self._previous_alias())
+        shadow = None
+        if challenger != self.applied["challenger"]:
+            shadow = self._load("challenger", challenger)
         with self._lock:
-            if champion is None and self.engine is None:
-                self.unhealthy["champion"] = "no registered champion (run the training job or make demo)"
-            if self.blocked is not None and champion != self.blocked:
-                self.blocked = None  # the registry moved on from the rolled-back champion
-            if champion is not None and champion != self.applied["champion"] and champion != self.blocked:
-                self._apply_champion(champion)
-            if self.engine is not None and challenger != self.applied["challenger"]:
-                shadow = self._load("challenger", challenger)
-                if shadow is not None or challenger is None:
-                    self.engine.set_shadow("challenger", shadow)
-                    self.applied["challenger"] = challenger
+            if incoming is not None and incoming[0] != self.blocked:
+                self._swap_champion(*incoming)
+            changed = challenger != self.applied["challenger"] and (shadow is not None or challenger is None)
+            if self.engine is not None and changed:
+                self.engine.set_shadow("challenger", shadow)
+                self.applied["challenger"] = challenger
             return self.health()
 
-    def _apply_champion(self, champion: ResolvedVersions) -> None:
-        bundle = self._load("champion", champion)
-        if bundle is None:
-            return
-        old, old_bundle = self.applied["champion"], None if self.engine is None else self.engine.champion
+    def _swap_champion(
+        self,
+        champion: ResolvedVersions,
+        bundle: ModelBundle,
+        monitor: ChampionMonitor,
+        previous_alias: ResolvedVersions | None,
+    ) -> None:
+        """The new champion in (the caller holds the lock); the guard watches it when a promotion brought it."""
+        old, old_bundle, old_monitor = self.applied["champion"], None, self.monitor
         if self.engine is None:
             self.engine = DecisionEngine(bundle, self._engine_config(), audit=self._audit())
         else:
+            old_bundle = self.engine.champion
             self.engine.swap(bundle)
-        self.applied["champion"] = champion
-        self.monitor = self._monitor(champion, bundle)
-        self._fallback = None
+        self.applied["champion"], self.monitor, self._fallback = champion, monitor, None
         self.guard.disarm()
-        promoted = old is not None and old_bundle is not None and self._promoted_over(old)
-        if promoted and old is not None and old_bundle is not None and self.guard.arm(old.names(), champion.names()):
-            self._fallback = (old, old_bundle)
+        if (
+            old is not None
+            and old_bundle is not None
+            and old_monitor is not None
+            and old == previous_alias  # a promotion moved ``previous`` onto the champion it replaced
+            and self.guard.arm(old.names(), champion.names())
+        ):
+            self._fallback = (old, old_bundle, old_monitor)
 
-    def _promoted_over(self, old: ResolvedVersions) -> bool:
-        """Whether the new champion came by a promotion over ``old`` (its ``previous`` alias names ``old``)."""
+    def _previous_alias(self) -> ResolvedVersions | None:
+        """What the registry's ``previous`` alias names: a promotion sets it to the champion it replaced."""
         try:
-            return resolve(PREVIOUS, self.config.agent) == old
+            return resolve(PREVIOUS, self.config.agent)
         except (MlflowException, ModelUnavailableError) as error:
             log.warning("shard %d: registry unreadable, the rollback guard is not armed: %s", self.shard, error)
-            return False
+            return None
 
     def _monitor(self, versions: ResolvedVersions, bundle: ModelBundle) -> ChampionMonitor:
         reference, psi_note = load_psi_reference(bundle.actor_dir)
@@ -188,12 +207,12 @@ class DecisionShard:
     def _trip(self, trip: GuardTrip) -> None:
         """The guard tripped: the previous champion back in place, REDUCING, audited; the aliases in the background."""
         assert self.engine is not None and self._fallback is not None
-        previous, bundle = self._fallback
+        previous, bundle, monitor = self._fallback
         tripped = self.applied["champion"]
         log.error("shard %d: %s", self.shard, trip.cause)
-        fall_back(self.engine, bundle, trip)
+        fall_back(self.engine, bundle, trip)  # local only: no registry call on the decision path
         self.applied["champion"], self.blocked, self._fallback = previous, tripped, None
-        self.monitor = self._monitor(previous, bundle)
+        self.monitor = monitor
         if tripped is not None:
             self.rollback_note = "moving the registry aliases back"
             self.rollback_thread = threading.Thread(
