@@ -154,7 +154,7 @@ class LinUCB:
         if greedy < 0:
             raise ValueError("context: the scores are not finite (a NaN or inf in the context?)")
         scores = self._scores.tolist()
-        candidates = self._arm_range if mask is None else np.flatnonzero(allowed).tolist()
+        candidates = self._arm_range if mask is None else [a for a, ok in enumerate(allowed.tolist()) if ok]
         # Fast path for the default guard: it would say yes to every candidate.
         allow_all = type(self.guard) is AllowAll
         explorable = candidates if allow_all else [a for a in candidates if self.guard.allow(self.arms[a])]

@@ -204,7 +204,11 @@ class InputState:
         return means
 
     def update(self, features: FloatArray, *, high: float, low: float, volume: float) -> FloatArray:
-        """Inputs of the event whose feature vector (``FEATURE_NAMES`` order) is ``features``.
+        """``update_row`` as an array."""
+        return np.asarray(self.update_row(features, high=high, low=low, volume=volume), dtype=np.float64)
+
+    def update_row(self, features: FloatArray, *, high: float, low: float, volume: float) -> list[float]:
+        """Inputs of the event whose feature vector (``FEATURE_NAMES`` order) is ``features`` (non-finite: NaN).
 
         ``high`` and ``low`` are the event's range (the close for a quote or trade event, as
         ``events_frame`` sets them); ``volume`` NaN counts as 0, as in the feature engine.
@@ -238,5 +242,4 @@ class InputState:
         ]
         if self.spec.use_quotes:
             row += [f[11], _log(_ratio(m[7], m[8]))]
-        out = np.asarray(row, dtype=np.float64)
-        return np.where(np.isfinite(out), out, np.nan)
+        return [v if math.isfinite(v) else math.nan for v in row]

@@ -11,6 +11,7 @@ the engine, so every policy reads the same immutable input.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -129,10 +130,10 @@ class BundlePolicy:
         obs = self.observations.build(
             vector, position=position, entry_price=entry_price, close=close, regime=_REGIME_CODE[regime]
         )
-        raw = np.asarray(self.bundle.actor(obs), dtype=np.float64).reshape(-1)
-        if raw.shape != (3,) or not np.isfinite(raw).all():
-            raise ValueError(f"actor: expected 3 finite values [size, entry, exit], got {raw.tolist()}")
-        size, entry, exit_ = raw.tolist()
+        raw = np.asarray(self.bundle.actor(obs)).reshape(-1).tolist()  # float32 -> float is exact
+        if len(raw) != 3 or not all(map(math.isfinite, raw)):
+            raise ValueError(f"actor: expected 3 finite values [size, entry, exit], got {raw}")
+        size, entry, exit_ = raw
         entry, exit_ = min(1.0, max(0.0, entry)), min(1.0, max(0.0, exit_))
         target = max(-1.0, min(1.0, targets[choice.arm] * abs(size)))
         mean, width = self.bandit.estimate(choice.arm, context)
