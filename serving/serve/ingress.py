@@ -12,6 +12,8 @@
 - ``GET /dashboard``: the operator's page (``serving.serve.dashboard``); ``GET /v1/vetoes`` and
   ``POST /v1/vetoes/{id}/approve|reject`` with a role token (``serving.safety.auth``).
 - ``POST /v1/admin/reload`` and ``POST /v1/admin/kill``: need ``Authorization: Bearer <token>``.
+- ``GET /v1/drift``: per-feature online PSI, performance drift and the rollback guard, merged over shards;
+  admin token (it holds live PnL). The online drift sensor reads it.
 - ``GET /v1/shadow/{name}/paired``: a shadow's paired per-decision PnL and the bandit's off-policy log, merged
   over shards (``serving.lifecycle.comparison``), for the shadow-comparison sensor; admin token.
 """
@@ -35,6 +37,7 @@ from ray.serve.handle import DeploymentHandle
 from models.streaming.processor import partition_of
 from serving.decision.registry import resolve
 from serving.lifecycle.comparison import merge_paired
+from serving.monitoring.online import merge_drift
 from serving.safety.auth import TokenAuth
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig
@@ -214,6 +217,15 @@ class Ingress:
             return JSONResponse(merge_paired(name, list(parts)))
         except ValueError as error:
             return JSONResponse({"detail": str(error)}, status_code=409)
+
+    @api.get("/v1/drift")
+    async def drift(self, request: Request) -> Response:
+        """Online feature PSI, performance drift and the rollback guard per shard (``serving.monitoring.online``)."""
+        denied = self._authorize(request)
+        if denied is not None:
+            return denied
+        parts = await asyncio.gather(*(shard.drift.remote() for shard in self.shards))
+        return JSONResponse({**merge_drift(list(parts)), "registry": self.registry_state})
 
     @api.post("/v1/admin/kill")
     async def kill(self, request: Request) -> Response:
