@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult, RunRequest, build_sensor_context
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, RunRequest
 
 from assets.features import offline_features, online_features
 from assets.market_data import asset_name
@@ -32,15 +31,12 @@ from models.marketdata.schema import DataKind
 from models.marketdata.store import MarketDataStore
 from orchestration.ingestion import ingest
 from orchestration.lifecycle_jobs import ADMIN_TOKEN_ENV, SERVE_URL_ENV
+from orchestration.scenario_chain import Chain
 from orchestration.scenario_data import ScenarioData, ShiftSpec, prepare_data
 from orchestration.scenario_report import collect_records, print_table, write_report
 from orchestration.scenario_traffic import Pace, Traffic
 from orchestration.sensors import DRIFT_REPORT_KEY
 from orchestration.settings import Settings
-
-SCENARIO_TAG = "rtopt/scenario"
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-SENSORS = ("drift_sensor", "new_challenger_sensor", "shadow_comparison_sensor")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,67 +79,6 @@ class Clock:
 
     def say(self, text: str) -> None:
         print(f"[{self.now():6.1f}s] {text}", flush=True)
-
-
-class Chain:
-    """The Dagster side: the real jobs and sensors on the persistent instance, every run tagged with the scenario."""
-
-    def __init__(self, definitions: Definitions, instance: DagsterInstance, scenario_id: str, budgets: dict[str, Any]):
-        self.definitions, self.instance, self.scenario_id = definitions, instance, scenario_id
-        self.budgets = budgets
-        self.cursors: dict[str, str | None] = dict.fromkeys(SENSORS)
-        self.ticks: list[dict[str, Any]] = []
-        self.runs: list[dict[str, Any]] = []
-
-    def execute(
-        self, job_name: str, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None, **kw: Any
-    ) -> ExecuteInProcessResult:
-        result = self.definitions.resolve_job_def(job_name).execute_in_process(
-            run_config=_merge(run_config or {}, QUIET),
-            instance=self.instance,
-            tags={**(tags or {}), SCENARIO_TAG: self.scenario_id},
-            raise_on_error=False,
-            **kw,
-        )
-        self.runs.append({"job": job_name, "run_id": result.run_id, "success": result.success, **(tags or {})})
-        if not result.success:
-            raise RuntimeError(f"{job_name} run {result.run_id} failed: see `rtopt dev` for its logs")
-        return result
-
-    def tick(self, sensor_name: str) -> list[RunRequest]:
-        """Evaluate the sensor once against the instance, keep its cursor, return its run requests."""
-        sensor = self.definitions.resolve_sensor_def(sensor_name)
-        context = build_sensor_context(
-            instance=self.instance,
-            cursor=self.cursors[sensor_name],
-            sensor_name=sensor_name,
-            definitions=self.definitions,
-        )
-        data = sensor.evaluate_tick(context)
-        self.cursors[sensor_name] = data.cursor if data.cursor is not None else self.cursors[sensor_name]
-        requests = list(data.run_requests or [])
-        self.ticks.append({"sensor": sensor_name, "requests": len(requests), "skip_reason": data.skip_message})
-        return requests
-
-    def launch(self, sensor_name: str, request: RunRequest) -> ExecuteInProcessResult:
-        """Run what the sensor requested: its job, config (plus the scenario's budgets), tags and run key."""
-        sensor = self.definitions.resolve_sensor_def(sensor_name)
-        job_name = request.job_name or sensor.job_name
-        if job_name is None:
-            raise ValueError(f"{sensor_name}: its run request names no job")
-        tags = {**request.tags, "dagster/sensor_name": sensor_name}
-        if request.run_key:
-            tags["dagster/run_key"] = request.run_key
-        config = dict(request.run_config)
-        return self.execute(job_name, _merge(config, self.budgets) if job_name == "training_job" else config, tags)
-
-
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        nested = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
-        out[key] = _merge(out[key], value) if nested else value
-    return out
 
 
 def budgets(config: ScenarioConfig) -> dict[str, Any]:

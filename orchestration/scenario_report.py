@@ -13,13 +13,15 @@ from dagster import DagsterInstance, RunsFilter
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from orchestration.scenario_chain import SCENARIO_TAG, SENSORS
 from orchestration.scenario_traffic import TrafficReport
 from orchestration.settings import Settings
 from serving.decision.audit import open_audit
 from serving.lifecycle.promotion import RECORD_KIND, REFUSED_KIND
 
 if TYPE_CHECKING:
-    from orchestration.scenario import Chain, Clock
+    from orchestration.scenario import Clock
+    from orchestration.scenario_chain import Chain
 
 MODELS = ("rtopt-regime", "rtopt-bandit", "rtopt-ppo", "rtopt-ddpg")
 LIFECYCLE_KINDS = frozenset({*RECORD_KIND.values(), *REFUSED_KIND.values()})
@@ -55,7 +57,7 @@ def collect_records(
         "timeline_s": dict(marks),
         "total_s": marks.get("end"),
         "dagster_runs": _runs(instance, scenario_id),
-        "sensor_ticks": list(chain.ticks),
+        "sensor_ticks": _ticks(chain, clock.wall0),
         "mlflow_aliases": _aliases(settings),
         "audit": _audit(settings),
         "dagster_home": str(settings.dagster_home),
@@ -63,7 +65,7 @@ def collect_records(
 
 
 def _runs(instance: DagsterInstance, scenario_id: str) -> list[dict[str, Any]]:
-    records = instance.get_run_records(RunsFilter(tags={"rtopt/scenario": scenario_id}), ascending=True)
+    records = instance.get_run_records(RunsFilter(tags={SCENARIO_TAG: scenario_id}), ascending=True)
     return [
         {
             "run_id": r.dagster_run.run_id,
@@ -77,6 +79,26 @@ def _runs(instance: DagsterInstance, scenario_id: str) -> list[dict[str, Any]]:
         }
         for r in records
     ]
+
+
+def _ticks(chain: Chain, since: float) -> list[dict[str, Any]]:
+    """The ticks the instance holds for the scenario's sensor evaluations (what the UI lists), oldest first."""
+    out = []
+    for name in SENSORS:
+        for tick in chain.recorder.ticks(name):
+            if tick.timestamp >= since:
+                out.append(
+                    {
+                        "sensor": name,
+                        "timestamp": tick.timestamp,
+                        "status": tick.status.value,
+                        "run_ids": list(tick.run_ids),
+                        "run_keys": list(tick.run_keys),
+                        "skip_reason": tick.skip_reason,
+                        "cursor": tick.cursor,
+                    }
+                )
+    return sorted(out, key=lambda t: t["timestamp"])
 
 
 def _aliases(settings: Settings) -> dict[str, dict[str, str]]:
