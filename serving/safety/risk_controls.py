@@ -37,7 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from serving.safety.kill_switch import KillFileError, KillSwitchRecord, KillSwitchStore
-from serving.safety.risk_limits import LimitChange, RiskLimits, diff_limits, window_ns
+from serving.safety.risk_limits import ActiveLimits, LimitChange, RiskLimits, diff_limits, window_ns
 from serving.safety.risk_types import (
     DenyReason,
     OrderRequest,
@@ -137,7 +137,7 @@ class PreTradeRisk:
 
     def _gate(self, order: OrderRequest, now_ns: int, anchor: float) -> DenyReason:
         """The yes-or-no controls before sizing."""
-        limits = self._limits
+        limits = self._active
         if self._state is TradingState.HALTED:
             return DenyReason.HALTED
         if order.delta == 0.0:
@@ -146,14 +146,14 @@ class PreTradeRisk:
             return DenyReason.STRATEGY_DISABLED
         if order.idempotency_key in self._keys:
             return DenyReason.DUPLICATE_ORDER
-        age = limits.max_market_data_age
-        if age is not None and now_ns - order.market_data_ns > window_ns(age):
+        age_ns = limits.max_market_data_age_ns
+        if age_ns is not None and now_ns - order.market_data_ns > age_ns:
             return DenyReason.STALE_MARKET_DATA
-        collar = limits.limit("price_collar_bps")
+        collar = limits.price_collar_bps
         priced = not math.isnan(order.limit_price)
         if collar is not None and priced and _bps(order.limit_price, order.reference_mid) > collar:
             return DenyReason.PRICE_COLLAR
-        drift = limits.limit("price_drift_bps")
+        drift = limits.price_drift_bps
         if drift is not None and _bps(order.price, anchor) > drift:
             return DenyReason.PRICE_DRIFT
         return DenyReason.NONE
@@ -169,10 +169,10 @@ class PreTradeRisk:
             if quantity == 0.0:  # a dust position whose quantity underflows: nothing to close
                 return 0.0, 0.0, DenyReason.REDUCING_ONLY
             order, reason = replace(order, delta=-position, quantity=quantity), DenyReason.REDUCING_ONLY
-        cap_reason, fraction = tightest(order, portfolio, self._limits)
+        cap_reason, fraction = tightest(order, portfolio, self._active)
         if fraction >= 1.0:
             return order.delta, order.quantity, reason
-        if fraction == 0.0 or not self._limits.cut_oversize:
+        if fraction == 0.0 or not self._active.cut_oversize:
             return 0.0, 0.0, cap_reason
         return order.delta * fraction, order.quantity * fraction, cap_reason
 
@@ -198,14 +198,14 @@ class PreTradeRisk:
 
     def _score(self, order: OrderRequest, portfolio: PortfolioView, delta: float) -> float:
         """The largest use of the position and loss limits after the order, capped at 1."""
-        limits, ratios = self._limits, [0.0]
-        if (max_position := limits.limit("max_position")) is not None:
-            ratios.append(abs(portfolio.positions.get(order.symbol, 0.0) + delta) / max_position)
-        if (loss := limits.limit("daily_loss_reduce")) is not None:
-            ratios.append(portfolio.daily_loss / loss)
-        if (drawdown := limits.limit("drawdown_reduce")) is not None:
-            ratios.append(portfolio.drawdown / drawdown)
-        return min(1.0, max(ratios))
+        limits, score = self._active, 0.0
+        if (max_position := limits.max_position) is not None:
+            score = max(score, abs(portfolio.positions.get(order.symbol, 0.0) + delta) / max_position)
+        if (loss := limits.daily_loss_reduce) is not None:
+            score = max(score, portfolio.daily_loss / loss)
+        if (drawdown := limits.drawdown_reduce) is not None:
+            score = max(score, portfolio.drawdown / drawdown)
+        return min(1.0, score)
 
     # -- the state machine ----------------------------------------------------------------------------
 
@@ -303,15 +303,16 @@ class PreTradeRisk:
 
     def _apply_losses(self, portfolio: PortfolioView, now_ns: int) -> None:
         """The daily loss and drawdown limits: REDUCING, then HALTED (tripping the kill switch)."""
-        limits = self._limits
+        limits = self._active
         if self._state is TradingState.HALTED:
             return
-        cause = _breach(portfolio, limits.limit("daily_loss_halt"), limits.limit("drawdown_halt"), "halt")
+        loss, drawdown = portfolio.daily_loss, portfolio.drawdown
+        cause = _breach(loss, drawdown, limits.daily_loss_halt, limits.drawdown_halt, "halt")
         if cause:
             self._move(TradingState.HALTED, cause, MONITOR, now_ns)
             self._persist(lambda r: replace(r, halted=True, cause=cause, by=MONITOR, timestamp_ns=now_ns))
         elif self._state is TradingState.ACTIVE:
-            cause = _breach(portfolio, limits.limit("daily_loss_reduce"), limits.limit("drawdown_reduce"), "reduce")
+            cause = _breach(loss, drawdown, limits.daily_loss_reduce, limits.drawdown_reduce, "reduce")
             if cause:
                 self._move(TradingState.REDUCING, cause, MONITOR, now_ns)
 
@@ -321,6 +322,7 @@ class PreTradeRisk:
         self._persist(lambda r: replace(r, disabled_strategies={**r.disabled_strategies, strategy: cause}))
 
     def _apply_limits(self, limits: RiskLimits) -> None:
+        self._active = ActiveLimits.of(limits)
         self._rate.limit, self._rate.window_ns = limits.max_orders_per_window, window_ns(limits.order_rate_window)
         self._repeats.limit = limits.max_repeated_executions
         self._repeats.window_ns = window_ns(limits.repeated_execution_window)
@@ -385,11 +387,11 @@ class PreTradeRisk:
                 self._on_halt(change)
 
 
-def _breach(portfolio: PortfolioView, loss_limit: float | None, drawdown_limit: float | None, level: str) -> str:
-    if loss_limit is not None and portfolio.daily_loss >= loss_limit:
-        return f"daily loss {portfolio.daily_loss:.2f} reached the {level} limit {loss_limit}"
-    if drawdown_limit is not None and portfolio.drawdown >= drawdown_limit:
-        return f"drawdown {portfolio.drawdown:.2f} reached the {level} limit {drawdown_limit}"
+def _breach(loss: float, drawdown: float, loss_limit: float | None, drawdown_limit: float | None, level: str) -> str:
+    if loss_limit is not None and loss >= loss_limit:
+        return f"daily loss {loss:.2f} reached the {level} limit {loss_limit}"
+    if drawdown_limit is not None and drawdown >= drawdown_limit:
+        return f"drawdown {drawdown:.2f} reached the {level} limit {drawdown_limit}"
     return ""
 
 

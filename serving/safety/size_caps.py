@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from serving.safety.risk_limits import RiskLimits
+from serving.safety.risk_limits import ActiveLimits
 from serving.safety.risk_types import DenyReason, OrderRequest, PortfolioView
 
 Cap = tuple[DenyReason, float]
@@ -37,21 +37,21 @@ def reduces(position: float, delta: float) -> bool:
     return after == 0.0 or (position * after > 0.0 and abs(after) < abs(position))
 
 
-def order_caps(order: OrderRequest, limits: RiskLimits) -> list[Cap]:
+def order_caps(order: OrderRequest, limits: ActiveLimits) -> list[Cap]:
     """The per-order limits: quantity and notional."""
     caps: list[Cap] = []
-    if (max_qty := limits.limit("max_order_quantity")) is not None:
+    if (max_qty := limits.max_order_quantity) is not None:
         caps.append((DenyReason.MAX_ORDER_QUANTITY, room(0.0, order.quantity, 0.0, max_qty)))
-    if (max_notional := limits.limit("max_order_notional")) is not None:
+    if (max_notional := limits.max_order_notional) is not None:
         caps.append((DenyReason.MAX_ORDER_NOTIONAL, room(0.0, order.quantity * order.price, 0.0, max_notional)))
     return caps
 
 
-def position_caps(order: OrderRequest, position: float, limits: RiskLimits) -> list[Cap]:
+def position_caps(order: OrderRequest, position: float, limits: ActiveLimits) -> list[Cap]:
     """The symbol's position limit and the volatility-scaled one."""
     caps: list[Cap] = []
-    max_position = limits.limit("max_position")
-    target = limits.limit("volatility_target")
+    max_position = limits.max_position
+    target = limits.volatility_target
     volatility = order.volatility
     if target is not None and math.isfinite(volatility) and volatility > target:
         # first: never looser than the plain cap, so on a tie the volatility is named as what binds
@@ -62,38 +62,48 @@ def position_caps(order: OrderRequest, position: float, limits: RiskLimits) -> l
     return caps
 
 
-def _values(quantities: Mapping[str, float], prices: Mapping[str, float], symbol: str, mid: float) -> dict[str, float]:
-    """Signed position value per symbol, the order's symbol at the order's reference mid."""
-    return {s: q * (mid if s == symbol else prices[s]) for s, q in quantities.items()}
+def _values(
+    quantities: Mapping[str, float], prices: Mapping[str, float], symbol: str, mid: float
+) -> tuple[float, list[float]]:
+    """Signed position value of the order's symbol (at the order's reference mid), and of each other symbol."""
+    own, others = 0.0, []
+    for s, q in quantities.items():
+        if s == symbol:
+            own = q * mid
+        else:
+            others.append(q * prices[s])
+    return own, others
 
 
-def exposure_caps(order: OrderRequest, portfolio: PortfolioView, limits: RiskLimits) -> list[Cap]:
+def exposure_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> list[Cap]:
     """Gross and net exposure over all symbols, and the symbol's concentration."""
+    gross, net, share = limits.max_gross_exposure, limits.max_net_exposure, limits.max_symbol_concentration
+    if gross is None and net is None and share is None:
+        return []
     symbol, mid = order.symbol, order.reference_mid
-    values = _values(portfolio.quantities, portfolio.prices, symbol, mid)
-    own, step = values.pop(symbol, 0.0), order.quantity * mid
+    own, values = _values(portfolio.quantities, portfolio.prices, symbol, mid)
+    step = order.quantity * mid
     caps: list[Cap] = []
-    if (gross := limits.limit("max_gross_exposure")) is not None:
-        others = sum(abs(v) for v in values.values())
+    if gross is not None:
+        others = sum(abs(v) for v in values)
         caps.append((DenyReason.MAX_GROSS_EXPOSURE, room(own, step, others, gross)))
-    if (net := limits.limit("max_net_exposure")) is not None:
-        caps.append((DenyReason.MAX_NET_EXPOSURE, room(sum(values.values()) + own, step, 0.0, net)))
-    if (share := limits.limit("max_symbol_concentration")) is not None:
+    if net is not None:
+        caps.append((DenyReason.MAX_NET_EXPOSURE, room(sum(values) + own, step, 0.0, net)))
+    if share is not None:
         capital = _capital(portfolio)
         caps.append((DenyReason.SYMBOL_CONCENTRATION, room(own / capital, step / capital, 0.0, share)))
     return caps
 
 
-def strategy_caps(order: OrderRequest, portfolio: PortfolioView, limits: RiskLimits) -> list[Cap]:
+def strategy_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> list[Cap]:
     """The gross value a strategy opened, as a share of capital."""
-    share = limits.limit("max_strategy_concentration")
+    share = limits.max_strategy_concentration
     if share is None:
         return []
     capital = _capital(portfolio)
     held = portfolio.strategy_quantities.get(order.strategy, {})
-    values = _values(held, portfolio.prices, order.symbol, order.reference_mid)
-    own = values.pop(order.symbol, 0.0)
-    others = sum(abs(v) for v in values.values())
+    own, values = _values(held, portfolio.prices, order.symbol, order.reference_mid)
+    others = sum(abs(v) for v in values)
     step = order.quantity * order.reference_mid
     return [(DenyReason.STRATEGY_CONCENTRATION, room(own / capital, step / capital, others / capital, share))]
 
@@ -104,7 +114,7 @@ def _capital(portfolio: PortfolioView) -> float:
     return portfolio.capital
 
 
-def tightest(order: OrderRequest, portfolio: PortfolioView, limits: RiskLimits) -> Cap:
+def tightest(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> Cap:
     """The fraction of ``order`` that fits every size limit, and the limit that binds (``NONE``: all of it)."""
     position = portfolio.positions.get(order.symbol, 0.0)
     caps = order_caps(order, limits)

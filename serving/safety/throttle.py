@@ -32,6 +32,9 @@ class OrderRateThrottle:
         self.limit, self.window_ns = limit, window_ns
         self._sent: deque[int] = deque()
         self._windows: deque[WindowCount] = deque(maxlen=kept_windows)
+        """Closed windows; the open one is ``_open`` and its counts (plain ints: no record built per order)."""
+        self._open: tuple[int, int] | None = None
+        self._received = self._forwarded = 0
         self._last_ns = 0
 
     def admit(self, now_ns: int) -> bool:
@@ -46,17 +49,30 @@ class OrderRateThrottle:
         return admitted
 
     def _count(self, now_ns: int, admitted: bool) -> None:
-        start = now_ns - now_ns % self.window_ns
-        last = self._windows[-1] if self._windows else None
-        if last is None or last.start_ns != start or last.window_ns != self.window_ns:
-            last = WindowCount(start, self.window_ns, 0, 0, 0)
-            self._windows.append(last)
-        self._windows[-1] = last._replace(
-            received=last.received + 1, forwarded=last.forwarded + admitted, denied=last.denied + (not admitted)
-        )
+        window = (now_ns - now_ns % self.window_ns, self.window_ns)
+        if window != self._open:
+            self._close()
+            self._open = window
+        self._received += 1
+        self._forwarded += admitted
+
+    def _close(self) -> None:
+        if (current := self._current()) is not None:
+            self._windows.append(current)
+        self._open, self._received, self._forwarded = None, 0, 0
+
+    def _current(self) -> WindowCount | None:
+        if self._open is None:
+            return None
+        start, width = self._open
+        return WindowCount(start, width, self._received, self._forwarded, self._received - self._forwarded)
 
     def windows(self) -> list[WindowCount]:
-        return list(self._windows)
+        """The last ``kept_windows`` windows, oldest first, the open one last."""
+        current = self._current()
+        if current is None:
+            return list(self._windows)
+        return [*self._windows, current][-(self._windows.maxlen or 1) :]
 
 
 class RepeatedExecutionThrottle:
@@ -78,7 +94,10 @@ class RepeatedExecutionThrottle:
         return len(sent) >= self.limit
 
     def record(self, strategy: str, symbol: str, now_ns: int) -> None:
-        self._sent.setdefault((strategy, symbol), deque()).append(now_ns)
+        sent = self._sent.get((strategy, symbol))
+        if sent is None:
+            sent = self._sent[(strategy, symbol)] = deque()
+        sent.append(now_ns)
 
     def forget(self, strategy: str) -> None:
         """A re-enabled strategy starts with a clean count."""
@@ -111,7 +130,9 @@ class PriceWindow:
 
     def anchor(self, symbol: str, timestamp_ns: int, mid: float) -> float:
         """Add ``mid`` seen at ``timestamp_ns``; the oldest mid within ``(timestamp_ns - window, timestamp_ns]``."""
-        mids = self._mids.setdefault(symbol, deque())
+        mids = self._mids.get(symbol)
+        if mids is None:  # not setdefault: that builds a deque on every call
+            mids = self._mids[symbol] = deque()
         mids.append((timestamp_ns, mid))
         while mids[0][0] <= timestamp_ns - self.window_ns:
             mids.popleft()
