@@ -10,10 +10,12 @@ swap 1 back in place, go REDUCING with the cause, audit it, and move the aliases
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -142,3 +144,26 @@ def test_shard_drift_given_decided_events_returns_psi_window_and_performance_aga
     # a backtest mean of 50 bps per decision with a 1 bp spread: the live champion is far below it
     assert performance["drifted"] and performance["since_ns"] is not None
     assert status["guard"]["armed"] is False
+
+
+def test_shard_given_unreachable_registry_at_start_returns_not_ready_naming_it(
+    registered: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{s.getsockname()[1]}"  # closed once the block ends
+    for name, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")):
+        monkeypatch.setenv(name, value)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.setenv(name, uri)  # the shard exports its URI: the monkeypatch puts the old one back
+
+    mlflow.set_tracking_uri(uri)  # the module's registry pins MLflow's process-wide URIs: point them away too
+    mlflow.set_registry_uri(uri)
+    try:
+        shard = DecisionShard({"mlflow_tracking_uri": uri, "model_cache": str(tmp_path / "cache")}, 0)
+    finally:
+        mlflow.set_tracking_uri(registered.mlflow_tracking_uri)
+        mlflow.set_registry_uri(registered.mlflow_registry_uri)
+
+    health = shard.health()
+    assert not health["ready"] and "registry unreachable" in health["unhealthy"]["champion"]
