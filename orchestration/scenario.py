@@ -143,7 +143,7 @@ def run_scenario(settings: Settings, config: ScenarioConfig | None = None) -> di
         clock.say("3/8 Ray Serve: champion behind POST /v1/decisions; client thread starts posting")
         url = start(_serve_config(settings, data.symbol))
         _export_url(url)
-        traffic = Traffic(url, [*data.warmup, *data.recent], config.slow)
+        traffic = Traffic(url, [*data.warmup, *data.recent], config.slow, head=len(data.warmup))
         traffic.start()
         try:
             report = _loop(chain, traffic, data, config, clock, store, settings)

@@ -51,8 +51,12 @@ class TrafficReport:
 class Traffic(threading.Thread):
     """Posts ``events`` in order at the current pace until they run out or ``stop`` is called."""
 
-    def __init__(self, url: str, events: list[dict[str, Any]], pace: Pace, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, url: str, events: list[dict[str, Any]], pace: Pace, *, head: int = 0, timeout_s: float = 60.0
+    ) -> None:
+        """``head``: the first request carries that many events at once (the warm-up), then the pace holds."""
         super().__init__(name="scenario-traffic", daemon=True)
+        self._head = head
         self._url, self._events, self._timeout_s = f"{url}/v1/decisions", events, timeout_s
         self._pace, self._lock, self._halt = pace, threading.Lock(), threading.Event()
         self._sent = self._requests = self._decisions = self._event_errors = 0
@@ -75,7 +79,8 @@ class Traffic(threading.Thread):
         while not self._halt.is_set() and self._sent < len(self._events):
             with self._lock:
                 pace = self._pace
-            batch = self._events[self._sent : self._sent + pace.batch]
+            size = self._head if self._sent == 0 and self._head > 0 else pace.batch
+            batch = self._events[self._sent : self._sent + size]
             self._post(session, batch)
             with self._lock:
                 self._sent += len(batch)
