@@ -28,7 +28,7 @@ from dagster import (
 )
 
 from orchestration.lifecycle_jobs import ADMIN_TOKEN_ENV, SERVE_URL_ENV
-from orchestration.sensors import REASON_TAG, TRIGGER_TAG, training_run_config
+from orchestration.sensors import REASON_TAG, TRIGGER_TAG, serve_unreachable, training_run_config
 from serving.lifecycle.serve_http import ServeRequestError, call
 
 FetchDrift = Callable[[], Mapping[str, Any] | None]
@@ -99,7 +99,7 @@ def build_online_drift_sensor(
         try:
             answer = read()
         except ServeRequestError as error:
-            return SkipReason(f"Serve app unreachable or refusing ({error}): retrying on the next tick")
+            return serve_unreachable(error)
         except ValueError as error:  # no admin token configured
             return SkipReason(f"cannot ask the Serve app: {error}")
         if answer is None:

@@ -141,6 +141,11 @@ def build_drift_sensor(
     return _drift_sensor
 
 
+def serve_unreachable(error: Exception) -> SkipReason:
+    """A tick that could not read the Serve app: skipped, saying why; the next tick asks again."""
+    return SkipReason(f"Serve app unreachable or refusing ({error}): retrying on the next tick")
+
+
 def http_shadow_fetch(
     serve_url_env: str = SERVE_URL_ENV, token_env: str = ADMIN_TOKEN_ENV, name: str = "challenger"
 ) -> FetchShadow:
@@ -211,7 +216,7 @@ def build_shadow_comparison_sensor(
         try:
             comparison = read()
         except ServeRequestError as error:
-            return SkipReason(f"Serve app unreachable or refusing ({error}): retrying on the next tick")
+            return serve_unreachable(error)
         if comparison is None:
             return SkipReason(f"{serve_url_env} unset: no Serve app to read shadow decisions from")
         return shadow_gate_tick(comparison, context.cursor, gate)

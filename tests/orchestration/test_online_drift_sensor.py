@@ -18,7 +18,13 @@ from mlflow import MlflowClient
 from orchestration.jobs import training_job
 from orchestration.lifecycle_jobs import ADMIN_TOKEN_ENV, SERVE_URL_ENV
 from orchestration.online_drift_sensor import EPISODE_TAG, KIND_TAG, build_online_drift_sensor
-from orchestration.sensors import REASON_TAG, TRIGGER_TAG, build_new_challenger_sensor, training_run_config
+from orchestration.sensors import (
+    REASON_TAG,
+    TRIGGER_TAG,
+    build_new_challenger_sensor,
+    build_shadow_comparison_sensor,
+    training_run_config,
+)
 from orchestration.settings import Settings
 from serving.decision.registry import ModelUnavailableError, resolve
 from serving.lifecycle.serve_http import ServeRequestError
@@ -140,3 +146,15 @@ def test_definitions_given_settings_return_online_drift_sensor_on_training_job(r
     defs = build_definitions(rtopt_settings)
 
     assert defs.resolve_sensor_def("online_drift_sensor").job_name == "training_job"
+
+
+def test_shadow_comparison_sensor_given_serve_unreachable_returns_skip_saying_it_retries() -> None:
+    def unreachable() -> None:
+        raise ServeRequestError(0, "http://127.0.0.1:1/v1/shadow/challenger/paired: not reachable")
+
+    sensor = build_shadow_comparison_sensor("promotion_job", fetch=unreachable)
+
+    result = sensor.evaluate_tick(build_sensor_context(instance=DagsterInstance.ephemeral()))
+
+    assert not result.run_requests
+    assert "Serve app unreachable" in result.skip_message and "retrying" in result.skip_message
