@@ -61,6 +61,21 @@ class ScenarioConfig:
     """Traffic kept flowing after the verdict, so decisions by the new champion (if any) are seen."""
     output: Path = Path("bench/scenario.json")
 
+    def __post_init__(self) -> None:
+        minimums = {"total_steps": 64, "regime_bars": 500, "drift_window": 100}
+        for name, low in minimums.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}: must be an int >= {low}, got {value!r}")
+        if self.drift_window > self.shift.recent_bars:
+            why = (
+                f"must not exceed shift.recent_bars ({self.shift.recent_bars}): the window would reach before the break"
+            )
+            raise ValueError(f"drift_window: {why}, got {self.drift_window}")
+        for name in ("gate_poll_s", "gate_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+
 
 class Clock:
     """Seconds since the scenario began; each step prints its progress line with it."""

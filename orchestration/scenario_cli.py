@@ -25,14 +25,13 @@ def run_scenario_command(args: argparse.Namespace, settings: object) -> int:
     from orchestration.settings import Settings, load_settings, prepare
 
     assert isinstance(settings, Settings)
-    if args.total_steps < 64:
-        raise ValueError(f"--total-steps: must be >= 64, got {args.total_steps}")
+    config = ScenarioConfig(total_steps=args.total_steps, output=args.output)
     home = (args.home or settings.home / SCENARIO_HOME).resolve()
     # A fresh state each run: an earlier week (shifted or not) in the store would blur the break.
     shutil.rmtree(home, ignore_errors=True)
     scenario_settings = load_settings({**os.environ, "RTOPT_HOME": str(home)})
     prepare(scenario_settings)
-    report = run_scenario(scenario_settings, ScenarioConfig(total_steps=args.total_steps, output=args.output))
+    report = run_scenario(scenario_settings, config)
     print(f"\nwrote {args.output}; look at the chain: RTOPT_HOME={home} rtopt dev")
     complete = "gate_decision" in report and report["swap_failed_requests"] == 0
     return 0 if complete else 1
