@@ -4,6 +4,15 @@ As the decision path runs them: a bundle is trained on the first 60% of the ship
 the background is 32 training observations, and held-out observations are explained one at a time (batch 1,
 one torch thread, as ``ExplanationConfig`` sets). Baselines measured in the same run: the actor's plain
 forward pass at batch 1, both the served numpy path and the torch network SHAP differentiates.
+
+``explain_actor_deep_cpu_ms``: the same DeepSHAP call's CPU time (``time.thread_time``), which other processes on
+the box do not inflate; the wall-clock p99 on a shared box is mostly time spent descheduled.
+
+The background's size, a trade-off: DeepSHAP's attributions are the mean of one DeepLIFT pass per background
+row, so they sum to ``output - expected_value`` exactly at any size, but estimate the attributions against the
+training distribution with an error that shrinks like ``1 / sqrt(rows)``. ``explain_bg{n}_rel_err``: mean over
+held-out observations of ``|phi_n - phi_256|_1 / |phi_256|_1`` against a 256-row background (each an independent
+draw), and ``explain_actor_deep_bg{n}_p50_ms`` / ``_p99_ms`` what ``n`` rows cost, timed in the same run.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import itertools
 import json
 import math
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +47,8 @@ from serving.safety.explain import (
 BACKGROUND = 32
 
 
-def _setup() -> tuple[ModelBundle, Path, np.ndarray, np.ndarray, np.ndarray]:
-    """Bundle, its actor folder, the background, held-out observations and one held-out context."""
+def _setup() -> tuple[ModelBundle, Path, np.ndarray, np.ndarray, np.ndarray, MarketReplay]:
+    """Bundle, its actor folder, the background, held-out observations, one held-out context, the training replay."""
     sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
     frame = sample.load().frame
     cut = int(len(frame) * 0.6)
@@ -51,7 +61,7 @@ def _setup() -> tuple[ModelBundle, Path, np.ndarray, np.ndarray, np.ndarray]:
     row = held_out.features[held_out.first_valid]
     features = dict(zip(held_out.feature_names, row.tolist(), strict=True))
     context = build_context(features, REGIMES[0], np.zeros(len(bundle.bandit.arms)))
-    return bundle, folder / "bundle" / "actor", background, observations, context
+    return bundle, folder / "bundle" / "actor", background, observations, context, train
 
 
 def _actor_ms(explainer: DecisionExplainer, observations: np.ndarray, n: int) -> np.ndarray:
@@ -59,8 +69,40 @@ def _actor_ms(explainer: DecisionExplainer, observations: np.ndarray, n: int) ->
     return latencies_us(lambda: explainer.actor(next(rows)), n, warmup=5) / 1e3
 
 
+def _cpu_ms(explainer: DecisionExplainer, observations: np.ndarray, n: int) -> float:
+    rows = itertools.cycle(observations)
+    started = time.thread_time_ns()
+    for _ in range(n):
+        explainer.actor(next(rows))
+    return (time.thread_time_ns() - started) / n / 1e6
+
+
+def _background_tradeoff(
+    bundle: ModelBundle, actor_dir: Path, train: MarketReplay, observations: np.ndarray, names: list[str]
+) -> dict[str, float | int | str]:
+    """Attribution error and cost of a 16- and a 32-row background against a 256-row one (see the docstring)."""
+
+    def explainer(rows: int) -> DecisionExplainer:
+        background = background_from_replay(train, bundle.scaler, rows, seed=rows)
+        config = ExplanationConfig(background_size=rows, budget_ms=math.inf)
+        return DecisionExplainer(actor_dir, bundle.bandit, OBSERVATION_NAMES, names, background, config)
+
+    reference = explainer(256)
+    phi_ref = np.array([reference.actor(x)[1] for x in observations])
+    out: dict[str, float | int | str] = {}
+    for rows in (16, 32):
+        candidate = explainer(rows)
+        phi = np.array([candidate.actor(x)[1] for x in observations])
+        error = np.abs(phi - phi_ref).sum(axis=1) / np.abs(phi_ref).sum(axis=1)
+        ms = _actor_ms(candidate, observations, 300)
+        out[f"explain_bg{rows}_rel_err"] = round(float(error.mean()), 4)
+        out[f"explain_actor_deep_bg{rows}_p50_ms"] = pct(ms, 50)
+        out[f"explain_actor_deep_bg{rows}_p99_ms"] = pct(ms, 99)
+    return out
+
+
 def run() -> dict[str, float | int | str]:
-    bundle, actor_dir, background, observations, context = _setup()
+    bundle, actor_dir, background, observations, context, train = _setup()
     names = context_layout(bundle.bandit.arms)
     deep, gradient = (
         DecisionExplainer(
@@ -74,6 +116,7 @@ def run() -> dict[str, float | int | str]:
         for m in ("deep", "gradient")
     )
     deep_ms, gradient_ms = _actor_ms(deep, observations, 500), _actor_ms(gradient, observations, 40)
+    deep_cpu_ms = _cpu_ms(deep, observations, 300)
     bandit_us = latencies_us(lambda: bandit_attributions(bundle.bandit, context, 0, names), 20_000)
     explain_ms = latencies_us(lambda: deep.explain(observations[0], context, 0), 500, warmup=5) / 1e3
     rows = itertools.cycle(observations)
@@ -95,6 +138,8 @@ def run() -> dict[str, float | int | str]:
         "explain_actor_forward_numpy_p99_us": pct(numpy_us, 99),
         "explain_actor_forward_torch_p99_us": pct(torch_us, 99),
         "explain_deep_vs_forward_numpy": round(float(np.percentile(deep_ms, 50) * 1e3 / np.percentile(numpy_us, 50))),
+        "explain_actor_deep_cpu_ms": round(deep_cpu_ms, 3),
+        **_background_tradeoff(bundle, actor_dir, train, observations, names),
     }
 
 

@@ -8,7 +8,7 @@ for the shadow gate: an operator's decision, audited with who and why. ``rollbac
 the versions the ``previous`` alias names (the champion before the last promotion), once.
 
 With ``--serve-url`` (default ``$RTOPT_SERVE_URL``) the Serve app is reloaded with ``Authorization: Bearer
-$RTOPT_ADMIN_TOKEN`` (``--token-env`` names another variable) and every shard must report the new champion,
+$RTOPT_TOKEN_ADMIN`` (``--token-env`` names another variable) and every shard must report the new champion,
 or the aliases go back. Without a URL the aliases move unverified and running apps follow on their next
 registry poll. The result prints as JSON; exit 0 when done, 1 when refused or reverted.
 """

@@ -23,7 +23,7 @@ from serving.lifecycle.promotion import PromotionResult, Reload, archive, promot
 from serving.lifecycle.serve_http import serve_reload
 
 SERVE_URL_ENV = "RTOPT_SERVE_URL"
-ADMIN_TOKEN_ENV = "RTOPT_ADMIN_TOKEN"
+ADMIN_TOKEN_ENV = "RTOPT_TOKEN_ADMIN"
 
 
 class LifecycleResource(ConfigurableResource):

@@ -6,8 +6,10 @@
 
 The commands call ``GET /v1/vetoes`` and ``POST /v1/vetoes/{id}/approve|reject`` (``serving.safety.veto_http``)
 with ``Authorization: Bearer $RTOPT_TOKEN_RISK`` (``--token-env`` names another variable, e.g.
-``RTOPT_TOKEN_ADMIN``); the token is never a command-line argument, where ``ps`` would show it. The server's
-answer is printed as JSON; a refusal (401, 403, 404, 409, 422) or an unreachable server is an error.
+``RTOPT_TOKEN_ADMIN``); the token is never a command-line argument, where ``ps`` would show it. Any role may
+list; only risk and admin may answer (a trader's token gets 403). The server's answer is printed as JSON; a
+refusal (401, 403, 404, 409, 422) or an unreachable server is an error. ``RoleClient`` is shared with
+``rtopt kill|resume --url`` (``orchestration.risk_cli``).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ class VetoClientError(ValueError):
         self.status, self.detail = status, detail
 
 
-class VetoClient:
-    """The veto endpoints of one Serve app."""
+class RoleClient:
+    """The guarded endpoints of one Serve app, called with one role's token (``serving.safety.auth``)."""
 
     def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0) -> None:
         if not token:
@@ -44,14 +46,11 @@ class VetoClient:
         self.base_url, self.timeout_s = base_url.rstrip("/"), timeout_s
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
-    def vetoes(self) -> dict[str, Any]:
-        return self._call("GET", "/v1/vetoes", None)
+    def get(self, path: str) -> dict[str, Any]:
+        return self._call("GET", path, None)
 
-    def resolve(self, veto_id: str, verb: str, *, reason: str, by: str) -> dict[str, Any]:
-        if verb not in ("approve", "reject"):
-            raise ValueError(f"verb: 'approve' or 'reject', got {verb!r}")
-        path = f"/v1/vetoes/{urllib.parse.quote(veto_id, safe='')}/{verb}"
-        return self._call("POST", path, {"reason": reason, "by": by})
+    def post(self, path: str, body: dict[str, str]) -> dict[str, Any]:
+        return self._call("POST", path, body)
 
     def _call(self, method: str, path: str, body: dict[str, str] | None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -65,6 +64,26 @@ class VetoClient:
             raise VetoClientError(error.code, _detail(error.read())) from None
         except (urllib.error.URLError, TimeoutError) as error:
             raise VetoClientError(0, f"{self.base_url}: not reachable ({error})") from None
+
+
+class VetoClient(RoleClient):
+    """The veto endpoints of one Serve app."""
+
+    def vetoes(self) -> dict[str, Any]:
+        return self.get("/v1/vetoes")
+
+    def resolve(self, veto_id: str, verb: str, *, reason: str, by: str) -> dict[str, Any]:
+        if verb not in ("approve", "reject"):
+            raise ValueError(f"verb: 'approve' or 'reject', got {verb!r}")
+        return self.post(f"/v1/vetoes/{urllib.parse.quote(veto_id, safe='')}/{verb}", {"reason": reason, "by": by})
+
+
+def role_token(variable: str, purpose: str) -> str:
+    """The token in ``variable``; its absence is an error saying what it is needed for."""
+    token = os.environ.get(variable, "").strip()
+    if not token:
+        raise ValueError(f"{variable}: unset; export the {purpose}")
+    return token
 
 
 def _detail(raw: bytes) -> str:
@@ -91,9 +110,7 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def run_veto_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``rtopt veto ...``; ``settings`` is unused (the state is the server's), kept for the CLI's signature."""
-    token = os.environ.get(args.token_env, "").strip()
-    if not token:
-        raise ValueError(f"{args.token_env}: unset; export the risk (or admin) token to answer vetoes")
+    token = role_token(args.token_env, "risk (or admin) token to answer vetoes")
     client = VetoClient(args.url, token, timeout_s=args.timeout)
     if args.veto_command == "list":
         answer = client.vetoes()

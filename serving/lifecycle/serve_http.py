@@ -5,7 +5,8 @@
 - ``GET /v1/shadow/{name}/paired``: the paired per-decision PnL and the bandit's logs of one shadow
   (``serving.lifecycle.comparison`` reads it).
 
-Both take ``Authorization: Bearer <admin token>`` (the app's ``admin_token_env``, ``RTOPT_ADMIN_TOKEN``).
+Both take ``Authorization: Bearer <admin token>``, the admin role's token (``RTOPT_TOKEN_ADMIN``,
+``serving.safety.auth``): no other role may reload models or read a shadow's PnL.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ServeRequestError(RuntimeError):
 def call(method: str, url: str, token: str, timeout_s: float) -> dict[str, Any]:
     """One admin call; the JSON object answered, or ``ServeRequestError``."""
     if not token:
-        raise ValueError("token: the Serve admin token is required (RTOPT_ADMIN_TOKEN)")
+        raise ValueError("token: the Serve admin token is required (RTOPT_TOKEN_ADMIN)")
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     request = urllib.request.Request(url, headers=headers, method=method, data=b"" if method == "POST" else None)
     try:

@@ -8,6 +8,15 @@ token, so the time taken does not say which role (if any) a guess came close to.
 Statuses, as RFC 9110 defines them: 401 when the request carries no usable credentials (no or a malformed
 ``Authorization`` header, or a token no role has), 403 when it is authenticated but its role lacks the
 permission, or when no role has a token at all (the endpoints are off).
+
+The roles (``PERMISSIONS``; ``ENDPOINTS`` maps every guarded HTTP route to its permission):
+
+- **trader**: reads, proposes, and may trip the kill switch (anyone who sees trouble may stop trading);
+- **risk**: everything a trader may, plus resume, change the limits and answer vetoes;
+- **admin**: everything, including the model operations (reload, a shadow's paired PnL) no other role has.
+
+A change made over HTTP is audited as ``<role>:<name>`` (``audit_name``): the role from the token, the name
+from the request, so the record says both who acted and with what authority.
 """
 
 from __future__ import annotations
@@ -35,24 +44,47 @@ class Permission(StrEnum):
     """Status, pending and resolved vetoes."""
     PROPOSE = "propose"
     """Submit events and decisions."""
+    KILL = "kill"
+    """Trip the kill switch (HALTED)."""
+    RESUME = "resume"
+    """Reset the kill switch: trade again (ACTIVE)."""
+    CHANGE_LIMITS = "change_limits"
     RESOLVE_VETO = "resolve_veto"
     """Approve or reject a held decision."""
-    CHANGE_LIMITS = "change_limits"
-    KILL = "kill"
-    """Trip or reset the kill switch."""
+    MANAGE_MODELS = "manage_models"
+    """Reload the registry's models; read a shadow's paired PnL (the promotion evidence)."""
 
 
+_TRADER = frozenset({Permission.READ, Permission.PROPOSE, Permission.KILL})
+_RISK = _TRADER | {Permission.RESUME, Permission.CHANGE_LIMITS, Permission.RESOLVE_VETO}
 PERMISSIONS: Mapping[Role, frozenset[Permission]] = MappingProxyType(
+    {Role.ADMIN: frozenset(Permission), Role.RISK: _RISK, Role.TRADER: _TRADER}
+)
+ENDPOINTS: Mapping[str, Permission] = MappingProxyType(
     {
-        Role.ADMIN: frozenset(Permission),
-        Role.RISK: frozenset(Permission),
-        Role.TRADER: frozenset({Permission.READ, Permission.PROPOSE}),
+        "GET /v1/vetoes": Permission.READ,
+        "POST /v1/vetoes/{veto_id}/approve": Permission.RESOLVE_VETO,
+        "POST /v1/vetoes/{veto_id}/reject": Permission.RESOLVE_VETO,
+        "POST /v1/admin/kill": Permission.KILL,
+        "POST /v1/admin/resume": Permission.RESUME,
+        "POST /v1/admin/limits": Permission.CHANGE_LIMITS,
+        "POST /v1/admin/reload": Permission.MANAGE_MODELS,
+        "GET /v1/shadow/{name}/paired": Permission.MANAGE_MODELS,
+        "GET /v1/drift": Permission.MANAGE_MODELS,
     }
 )
+"""The permission each guarded route of the Serve app needs (the ingress looks its routes up here)."""
 
 
 def permits(role: Role, permission: Permission) -> bool:
     return permission in PERMISSIONS[role]
+
+
+def audit_name(principal: Principal, name: str) -> str:
+    """``<role>:<name>``, the ``by`` of an audited change made over HTTP (``name``: who, as the request says)."""
+    if not name.strip():
+        raise ValueError("by: required, the name of the person acting")
+    return f"{principal.role.value}:{name.strip()}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -43,8 +43,6 @@ class ServeConfig(BaseModel):
     """``serving.safety.veto.VetoRules`` fields (e.g. {"max_size": 0.5}); None: no veto gate."""
     kill_switch_file: str | None = None
     """The persisted kill switch every shard obeys (``rtopt kill`` writes it); None: in memory per shard."""
-    admin_token_env: str = "RTOPT_ADMIN_TOKEN"
-    """Environment variable holding the admin token; admin endpoints answer 403 while it is unset."""
     port: int = Field(default=8000, ge=1, le=65535)
     drift_window: int = Field(default=1_000, ge=1)
     """Decided events each shard's online PSI covers (``serving.monitoring.online``)."""

@@ -11,7 +11,9 @@
 - ``GET /metrics``: Prometheus text.
 - ``GET /dashboard``: the operator's page (``serving.serve.dashboard``); ``GET /v1/vetoes`` and
   ``POST /v1/vetoes/{id}/approve|reject`` with a role token (``serving.safety.auth``).
-- ``POST /v1/admin/reload`` and ``POST /v1/admin/kill``: need ``Authorization: Bearer <token>``.
+- ``POST /v1/admin/kill`` (trader, risk or admin), ``/resume`` and ``/limits`` (risk or admin), ``/reload``
+  (admin): ``Authorization: Bearer <role token>``; 401 without a usable token, 403 for a role that may not
+  (``serving.safety.auth.ENDPOINTS``). Changes are audited as ``<role>:<by>``.
 - ``GET /v1/drift``: per-feature online PSI, performance drift and the rollback guard, merged over shards;
   admin token (it holds live PnL). The online drift sensor reads it.
 - ``GET /v1/shadow/{name}/paired``: a shadow's paired per-decision PnL and the bandit's off-policy log, merged
@@ -19,9 +21,7 @@
 """
 
 import asyncio
-import hmac
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -38,8 +38,8 @@ from models.streaming.processor import partition_of
 from serving.decision.registry import resolve
 from serving.lifecycle.comparison import merge_paired
 from serving.monitoring.online import merge_drift
-from serving.safety.auth import TokenAuth
-from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, list_vetoes, resolve_veto
+from serving.safety.auth import ENDPOINTS, AuthError, Principal, TokenAuth, audit_name
+from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, denied, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig
 from serving.serve.dashboard import dashboard_router
 from serving.serve.metrics import ServeMetrics
@@ -187,31 +187,25 @@ class Ingress:
         self.metrics.refresh(await self._statuses())
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    def _authorize(self, request: Request) -> JSONResponse | None:
-        token = os.environ.get(self.config.admin_token_env, "")
-        if not token:
-            return JSONResponse({"detail": f"admin endpoints are off: {self.config.admin_token_env} unset"}, 403)
-        given = request.headers.get("authorization", "")
-        if not given.startswith("Bearer "):
-            return JSONResponse({"detail": "authorization: a Bearer token is required"}, status_code=401)
-        if not hmac.compare_digest(given.removeprefix("Bearer ").encode(), token.encode()):
-            return JSONResponse({"detail": "authorization: token not accepted"}, status_code=403)
-        return None
+    def _authorize(self, request: Request, route: str) -> Principal | JSONResponse:
+        """The caller, when its role may use ``route`` (a key of ``ENDPOINTS``); else the 401 or 403 answer."""
+        principal = self.auth.authorize(request.headers.get("authorization"), ENDPOINTS[route])
+        return denied(principal) if isinstance(principal, AuthError) else principal
 
     @api.post("/v1/admin/reload")
     async def reload(self, request: Request) -> Response:
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
+        principal = self._authorize(request, "POST /v1/admin/reload")
+        if isinstance(principal, JSONResponse):
+            return principal
         health = await asyncio.to_thread(self._apply_registry)
         return JSONResponse({"shards": health})
 
     @api.get("/v1/shadow/{name}/paired")
     async def shadow_paired(self, name: str, request: Request) -> Response:
         """Shadow ``name``'s paired PnL and bandit logs over every shard; the admin token (PnL is not public)."""
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
+        principal = self._authorize(request, "GET /v1/shadow/{name}/paired")
+        if isinstance(principal, JSONResponse):
+            return principal
         parts = await asyncio.gather(*(shard.shadow_paired.remote(name) for shard in self.shards))
         try:
             return JSONResponse(merge_paired(name, list(parts)))
@@ -221,19 +215,23 @@ class Ingress:
     @api.get("/v1/drift")
     async def drift(self, request: Request) -> Response:
         """Online feature PSI, performance drift and the rollback guard per shard (``serving.monitoring.online``)."""
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
+        principal = self._authorize(request, "GET /v1/drift")
+        if isinstance(principal, JSONResponse):
+            return principal
         parts = await asyncio.gather(*(shard.drift.remote() for shard in self.shards))
         return JSONResponse({**merge_drift(list(parts)), "registry": self.registry_state})
 
     @api.post("/v1/admin/kill")
     async def kill(self, request: Request) -> Response:
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
-        cause = (await request.json()).get("cause", "operator") if await request.body() else "operator"
-        statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}") for shard in self.shards))
+        """Every shard HALTED; ``{"cause", "by"}`` are optional (a kill must never fail for want of a form)."""
+        principal = self._authorize(request, "POST /v1/admin/kill")
+        if isinstance(principal, JSONResponse):
+            return principal
+        body = (await request.json()) if await request.body() else {}
+        if not isinstance(body, dict):
+            return RequestError(422, "body", 'body: {"cause": str, "by": str} (both optional)').response()
+        cause, by = str(body.get("cause") or "operator"), audit_name(principal, str(body.get("by") or "api"))
+        statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}", by) for shard in self.shards))
         return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
 
     @api.get("/v1/vetoes")
@@ -250,30 +248,32 @@ class Ingress:
 
     @api.post("/v1/admin/resume")
     async def resume(self, request: Request) -> Response:
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
+        principal = self._authorize(request, "POST /v1/admin/resume")
+        if isinstance(principal, JSONResponse):
+            return principal
         body = await request.json()
-        cause, by = str(body.get("cause", "")), str(body.get("by", ""))
+        cause, by = str(body.get("cause", "")).strip(), str(body.get("by", "")).strip()
         if not cause or not by:
             return RequestError(
                 422, "cause" if not cause else "by", "cause, by: a person resumes, saying why"
             ).response()
+        by = audit_name(principal, by)
         statuses = await asyncio.gather(*(shard.resume.remote(cause, by) for shard in self.shards))
         return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
 
     @api.post("/v1/admin/limits")
     async def limits(self, request: Request) -> Response:
         """Change risk limits on every shard; each change is an audit record with the old and new values."""
-        denied = self._authorize(request)
-        if denied is not None:
-            return denied
+        principal = self._authorize(request, "POST /v1/admin/limits")
+        if isinstance(principal, JSONResponse):
+            return principal
         body = await request.json()
-        values, by = body.get("limits"), str(body.get("by", ""))
+        values, by = body.get("limits"), str(body.get("by", "")).strip()
         if not isinstance(values, dict) or not by:
             return RequestError(
                 422, "limits" if not isinstance(values, dict) else "by", "limits: {...}, by: name"
             ).response()
+        by = audit_name(principal, by)
         try:
             changes = await asyncio.gather(*(shard.set_limits.remote(values, by) for shard in self.shards))
         except (ValueError, TypeError) as error:

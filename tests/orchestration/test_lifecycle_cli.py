@@ -48,7 +48,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Pa
 def settings(registered: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The module's registry with aliases reset, an audit log of the test's own, no Serve app in the environment."""
     reset_aliases(MlflowClient())
-    for name in ("RTOPT_SERVE_URL", "RTOPT_ADMIN_TOKEN"):
+    for name in ("RTOPT_SERVE_URL", "RTOPT_TOKEN_ADMIN"):
         monkeypatch.delenv(name, raising=False)
     return dataclasses.replace(registered, audit_dsn=f"sqlite:///{tmp_path / 'audit.db'}")
 
@@ -88,7 +88,7 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Health], str]]:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        monkeypatch.setenv("RTOPT_ADMIN_TOKEN", TOKEN)
+        monkeypatch.setenv("RTOPT_TOKEN_ADMIN", TOKEN)
         return f"http://127.0.0.1:{server.server_address[1]}"
 
     yield start
@@ -168,7 +168,7 @@ def test_promote_given_no_challenger_raises(settings: Settings) -> None:
 
 
 def test_promote_given_serve_url_without_token_raises_before_moving(settings: Settings) -> None:
-    with pytest.raises(ValueError, match="RTOPT_ADMIN_TOKEN"):
+    with pytest.raises(ValueError, match="RTOPT_TOKEN_ADMIN"):
         run_lifecycle_command(cli("promote", "--serve-url", "http://127.0.0.1:9", "--by", "ada"), settings)
 
     assert resolve("champion") == V1

@@ -1,21 +1,32 @@
-"""`rtopt kill`, `rtopt resume`, `rtopt risk status`: the kill file reaches running and restarted monitors."""
+"""`rtopt kill`, `rtopt resume`, `rtopt risk status`: the kill file reaches running and restarted monitors; with
+``--url`` the commands call a running app with a role token."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from orchestration.risk_cli import RISK_COMMANDS, add_command, run_risk_command
 from orchestration.settings import Settings, load_settings
+from orchestration.veto_cli import VetoClientError
+from serving.safety.auth import ENDPOINTS, AuthError, TokenAuth, audit_name
 from serving.safety.kill_switch import KillSwitchStore, kill_switch_path
 from serving.safety.risk_controls import PreTradeRisk
 from serving.safety.risk_limits import RiskLimits
 from serving.safety.risk_types import DenyReason, OrderRequest, PortfolioView, TradingState
+from serving.safety.veto_http import denied
 
 T0 = 1_700_000_000 * 10**9
 
@@ -107,3 +118,90 @@ def test_kill_given_an_empty_cause_raises_and_resume_without_a_person_is_a_usage
     with pytest.raises(SystemExit):
         rtopt(["resume", "--cause", "no name given"], settings)
     assert not KillSwitchStore(kill_switch_path(settings.home)).read().halted
+
+
+TOKENS = {
+    "RTOPT_TOKEN_ADMIN": "admin-token-0123456789",
+    "RTOPT_TOKEN_RISK": "risk-token-0123456789",
+    "RTOPT_TOKEN_TRADER": "trader-token-0123456789",
+}
+
+
+def admin_app(risk: PreTradeRisk) -> FastAPI:
+    """The Serve ingress's kill and resume routes over one monitor: same auth table, same audit names."""
+    app, auth = FastAPI(), TokenAuth.from_env(TOKENS)
+
+    async def act(request: Request, route: str) -> JSONResponse:
+        principal = auth.authorize(request.headers.get("authorization"), ENDPOINTS[route])
+        if isinstance(principal, AuthError):
+            return denied(principal)
+        body = await request.json()
+        by = audit_name(principal, body["by"])
+        if route.endswith("kill"):
+            risk.kill(body["cause"], by=by)
+        else:
+            risk.resume(body["cause"], by)
+        return JSONResponse({"shards": [risk.state.value]})
+
+    @app.post("/v1/admin/kill")
+    async def kill(request: Request) -> JSONResponse:
+        return await act(request, "POST /v1/admin/kill")
+
+    @app.post("/v1/admin/resume")
+    async def resume(request: Request) -> JSONResponse:
+        return await act(request, "POST /v1/admin/resume")
+
+    return app
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, PreTradeRisk]]:
+    risk = PreTradeRisk(RiskLimits())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(admin_app(risk), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10.0
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", risk
+    server.should_exit = True
+    thread.join(timeout=10.0)
+    sock.close()
+
+
+def test_kill_and_resume_given_url_call_the_app_with_the_role_token_and_audit_role_and_name(
+    settings: Settings, served: tuple[str, PreTradeRisk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, risk = served
+    for name, token in TOKENS.items():
+        monkeypatch.setenv(name, token)
+
+    rtopt(
+        ["kill", "--cause", "venue outage", "--by", "dan", "--url", url, "--token-env", "RTOPT_TOKEN_TRADER"], settings
+    )
+    with pytest.raises(VetoClientError) as refused:
+        rtopt(["resume", "--cause", "ok", "--by", "dan", "--url", url, "--token-env", "RTOPT_TOKEN_TRADER"], settings)
+    halted = risk.state
+    rtopt(["resume", "--cause", "venue back", "--by", "carol", "--url", url], settings)
+
+    assert halted is TradingState.HALTED and refused.value.status == 403
+    assert [(e.state, e.by) for e in risk.events] == [
+        (TradingState.HALTED, "trader:dan"),
+        (TradingState.ACTIVE, "risk:carol"),
+    ]
+    assert not KillSwitchStore(kill_switch_path(settings.home)).path.exists()
+
+
+def test_kill_given_url_and_an_unknown_token_raises_401(
+    settings: Settings, served: tuple[str, PreTradeRisk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, risk = served
+    monkeypatch.setenv("RTOPT_TOKEN_RISK", "not-a-token-of-any-role")
+
+    with pytest.raises(VetoClientError) as refused:
+        rtopt(["kill", "--cause", "drill", "--url", url], settings)
+
+    assert refused.value.status == 401 and risk.state is TradingState.ACTIVE

@@ -33,7 +33,7 @@ _EXPORTED = ("DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FEAS
 def lifecycle_registry(root: Path, bundle_dir: Path) -> Iterator[Settings]:
     """Local settings under ``root`` with the three bundles registered; the environment is restored after."""
     with pytest.MonkeyPatch.context() as env:
-        for name in (*_EXPORTED, "RTOPT_SERVE_URL", "RTOPT_ADMIN_TOKEN"):
+        for name in (*_EXPORTED, "RTOPT_SERVE_URL", "RTOPT_TOKEN_ADMIN"):
             env.setenv(name, "")
             env.delenv(name)
         env.setenv("RTOPT_HOME", str(root / "home"))

@@ -81,5 +81,5 @@ def test_fetch_paired_given_shadow_name_returns_the_answer_or_404(url: str) -> N
 
 
 def test_serve_reload_given_no_token_raises_before_calling() -> None:
-    with pytest.raises(ValueError, match="RTOPT_ADMIN_TOKEN"):
+    with pytest.raises(ValueError, match="RTOPT_TOKEN_ADMIN"):
         serve_reload("http://127.0.0.1:9", "")()

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from serving.safety.auth import PERMISSIONS, AuthError, Permission, Principal, Role, TokenAuth, permits
+from serving.safety.auth import (
+    ENDPOINTS,
+    PERMISSIONS,
+    AuthError,
+    Permission,
+    Principal,
+    Role,
+    TokenAuth,
+    audit_name,
+    permits,
+)
+from serving.serve import ingress
 
 ENV = {
     "RTOPT_TOKEN_ADMIN": "admin-token-0123456789",
@@ -76,12 +90,71 @@ def test_authorize_given_a_bad_token_returns_401_before_any_permission_check(aut
     assert isinstance(error, AuthError) and error.status == 401
 
 
+TABLE = {
+    Role.TRADER: {Permission.READ, Permission.PROPOSE, Permission.KILL},
+    Role.RISK: {
+        Permission.READ,
+        Permission.PROPOSE,
+        Permission.KILL,
+        Permission.RESUME,
+        Permission.CHANGE_LIMITS,
+        Permission.RESOLVE_VETO,
+    },
+    Role.ADMIN: set(Permission),
+}
+"""The role model written out: a trader may stop trading but not restart it; only admin manages models."""
+
+
 @pytest.mark.parametrize("role", list(Role))
 @pytest.mark.parametrize("permission", list(Permission))
-def test_permits_given_the_table_returns_admin_and_risk_everything_and_trader_read_propose(
-    role: Role, permission: Permission
-) -> None:
-    expected = role is not Role.TRADER or permission in (Permission.READ, Permission.PROPOSE)
-
-    assert permits(role, permission) is expected
+def test_permits_given_the_table_returns_what_each_role_may_do(role: Role, permission: Permission) -> None:
+    assert permits(role, permission) is (permission in TABLE[role])
     assert permits(role, permission) is (permission in PERMISSIONS[role])
+
+
+@pytest.mark.parametrize(
+    ("route", "allowed"),
+    [
+        ("POST /v1/admin/kill", {Role.TRADER, Role.RISK, Role.ADMIN}),
+        ("POST /v1/admin/resume", {Role.RISK, Role.ADMIN}),
+        ("POST /v1/admin/limits", {Role.RISK, Role.ADMIN}),
+        ("POST /v1/admin/reload", {Role.ADMIN}),
+        ("GET /v1/shadow/{name}/paired", {Role.ADMIN}),
+        ("GET /v1/vetoes", {Role.TRADER, Role.RISK, Role.ADMIN}),
+        ("POST /v1/vetoes/{veto_id}/approve", {Role.RISK, Role.ADMIN}),
+        ("POST /v1/vetoes/{veto_id}/reject", {Role.RISK, Role.ADMIN}),
+    ],
+)
+def test_authorize_given_each_endpoint_and_role_returns_the_role_or_403(
+    auth: TokenAuth, route: str, allowed: set[Role]
+) -> None:
+    for role in Role:
+        answer = auth.authorize(f"Bearer {ENV[f'RTOPT_TOKEN_{role.value.upper()}']}", ENDPOINTS[route])
+
+        expected = (
+            Principal(role=role)
+            if role in allowed
+            else AuthError(status=403, reason=f"authorization: role {role.value} may not {ENDPOINTS[route].value}")
+        )
+        assert answer == expected, (route, role)
+
+
+def test_endpoints_given_the_serve_ingress_name_every_operator_route_and_only_real_routes() -> None:
+    source = Path(ingress.__file__).read_text()
+    routes = {f"{verb.upper()} {path}" for verb, path in re.findall(r'@api\.(get|post)\("([^"]+)"\)', source)}
+    operator = {r for r in routes if r.split(" ")[1].startswith(("/v1/admin/", "/v1/vetoes", "/v1/shadow/"))}
+
+    assert operator and operator <= set(ENDPOINTS) <= routes
+    for route in ENDPOINTS:
+        if route.startswith(("GET /v1/vetoes", "POST /v1/vetoes")):
+            continue  # the veto routes authorize in serving.safety.veto_http (READ, RESOLVE_VETO)
+        assert f'self._authorize(request, "{route}")' in source, route
+
+
+def test_audit_name_given_a_principal_and_a_name_returns_role_colon_name() -> None:
+    assert audit_name(Principal(role=Role.RISK), " carol ") == "risk:carol"
+
+
+def test_audit_name_given_a_blank_name_raises_naming_by() -> None:
+    with pytest.raises(ValueError, match="by: required"):
+        audit_name(Principal(role=Role.TRADER), "  ")

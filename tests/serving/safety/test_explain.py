@@ -118,6 +118,18 @@ def test_deep_attributions_given_linear_model_equal_closed_form() -> None:
     assert "background=32" in explanation["method"]
 
 
+def test_explainer_given_a_torch_module_explains_a_frozen_copy_and_leaves_the_module_trainable() -> None:
+    rng = make_rng(2)
+    model, background = linear_model(rng), rng.normal(size=(8, N_OBS)).astype(np.float32)
+    explainer = DecisionExplainer(model, toy_bandit(), OBSERVATION_NAMES, context_layout(ARMS), background, EXACT)
+
+    assert all(p.requires_grad for p in model.parameters())
+    assert not any(p.requires_grad for p in explainer.actor.network.parameters())
+    x = rng.normal(size=N_OBS).astype(np.float32)
+    output, _ = explainer.actor(x)
+    assert output == float(model(torch.as_tensor(x).reshape(1, -1))[0, 0])
+
+
 def test_gradient_attributions_given_linear_model_and_mean_baseline_equal_closed_form() -> None:
     rng = make_rng(1)
     model, x = linear_model(rng), rng.normal(size=N_OBS).astype(np.float32)

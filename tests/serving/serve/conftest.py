@@ -16,12 +16,12 @@ import pytest
 from serving.decision.registry import ResolvedVersions, register_bundle
 from serving.serve.config import ServeConfig
 
-TOKEN = "test-admin-token"
 ROLE_TOKENS = {
     "RTOPT_TOKEN_ADMIN": "admin-token-0123456789",
     "RTOPT_TOKEN_RISK": "risk-token-0123456789",
     "RTOPT_TOKEN_TRADER": "trader-token-0123456789",
 }
+TOKEN = ROLE_TOKENS["RTOPT_TOKEN_ADMIN"]
 SYMBOLS = ("BTC-PERP", "BTC-PARITY", "BTC-SWAP", "BTC-LOAD")
 
 
@@ -47,9 +47,9 @@ def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[Runn
     from serving.serve.runner import start, stop
 
     tracking = f"sqlite:///{home / 'mlflow.db'}"
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "RTOPT_ADMIN_TOKEN", *ROLE_TOKENS)
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", *ROLE_TOKENS)
     saved = {k: os.environ.get(k) for k in names}
-    os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking, RTOPT_ADMIN_TOKEN=TOKEN)
+    os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking)
     os.environ.update(ROLE_TOKENS)
     artifact_root = (home / "artifacts").as_uri()
     # the registry the shards read (set explicitly: an earlier test may have left a process-wide URI)

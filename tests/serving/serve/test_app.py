@@ -6,6 +6,7 @@ symbols so their per-symbol state does not mix; the hot-swap test moves the cham
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -19,7 +20,8 @@ from serving.decision.backtest import BacktestConfig, run_backtest
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.registry import load_bundle, register_bundle
 from serving.decision.replay import frame_payloads
-from tests.serving.serve.conftest import TOKEN, RunningApp
+from serving.safety.auth import ENDPOINTS, Role, permits
+from tests.serving.serve.conftest import ROLE_TOKENS, RunningApp
 
 SEED_FIELDS = ("symbol", "action", "position_size", "confidence", "expected_return", "risk_score", "strategy", "vetoed")
 
@@ -134,34 +136,76 @@ def test_status_health_and_metrics_given_running_app_report_state(serve_app: Run
     audit.close()
 
 
-def test_admin_given_missing_or_wrong_token_returns_401_or_403(serve_app: RunningApp) -> None:
-    url = f"{serve_app.url}/v1/admin/reload"
-    assert requests.post(url, timeout=30).status_code == 401
-    assert requests.post(url, headers={"Authorization": "Bearer wrong"}, timeout=30).status_code == 403
-    assert requests.post(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60).status_code == 200
+def _route(route: str) -> tuple[str, str]:
+    method, path = route.split(" ")
+    return method, path.format(veto_id="0123456789abcdef", name="challenger")
 
 
-def test_admin_limits_kill_resume_given_token_apply_to_every_shard_and_are_audited(serve_app: RunningApp) -> None:
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+@pytest.mark.parametrize("route", sorted(ENDPOINTS))
+def test_guarded_route_given_no_or_an_unknown_token_returns_401(serve_app: RunningApp, route: str) -> None:
+    method, path = _route(route)
+    for headers in ({}, {"Authorization": "Bearer not-a-token-of-any-role"}, {"Authorization": "Basic abc"}):
+        answer = requests.request(method, f"{serve_app.url}{path}", headers=headers, json={}, timeout=30)
+
+        assert answer.status_code == 401, (route, headers)
+        assert answer.headers.get("www-authenticate") == "Bearer"
+
+
+@pytest.mark.parametrize("route", sorted(ENDPOINTS))
+def test_guarded_route_given_a_role_without_its_permission_returns_403(serve_app: RunningApp, route: str) -> None:
+    method, path = _route(route)
+    refused = [role for role in Role if not permits(role, ENDPOINTS[route])]
+    for role in refused:
+        headers = {"Authorization": f"Bearer {ROLE_TOKENS[f'RTOPT_TOKEN_{role.value.upper()}']}"}
+        answer = requests.request(method, f"{serve_app.url}{path}", headers=headers, json={}, timeout=30)
+
+        assert answer.status_code == 403 and role.value in answer.json()["detail"], (route, role)
+
+
+def test_reload_given_the_admin_token_returns_200(serve_app: RunningApp) -> None:
+    answer = requests.post(f"{serve_app.url}/v1/admin/reload", headers=_auth("ADMIN"), timeout=60)
+
+    assert answer.status_code == 200 and answer.json()["shards"][0]["ready"] is True
+
+
+def _auth(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ROLE_TOKENS[f'RTOPT_TOKEN_{role}']}"}
+
+
+def test_admin_limits_kill_resume_given_role_tokens_apply_to_every_shard_and_audit_role_and_name(
+    serve_app: RunningApp,
+) -> None:
     url = serve_app.url
-    bad = requests.post(f"{url}/v1/admin/limits", json={"limits": {"max_posiiton": 0.5}, "by": "alice"}, headers=auth)
+    bad = requests.post(
+        f"{url}/v1/admin/limits", json={"limits": {"max_posiiton": 0.5}, "by": "alice"}, headers=_auth("RISK")
+    )
     assert bad.status_code == 422 and "max_posiiton" in bad.json()["detail"]["message"]
     body = {"limits": {"max_position": 0.5}, "by": "alice"}
-    assert requests.post(f"{url}/v1/admin/limits", json=body, timeout=30).status_code == 401
-    changed = requests.post(f"{url}/v1/admin/limits", json=body, headers=auth, timeout=30)
-    assert changed.status_code == 200
+    assert requests.post(f"{url}/v1/admin/limits", json=body, headers=_auth("TRADER"), timeout=30).status_code == 403
+    changed = requests.post(f"{url}/v1/admin/limits", json=body, headers=_auth("RISK"), timeout=30)
+    assert changed.status_code == 200 and changed.json()["changes"][0]["by"] == "risk:alice"
     assert requests.get(f"{url}/v1/status", timeout=30).json()["shards"][0]["limits"]["max_position"] == 0.5
-    killed = requests.post(f"{url}/v1/admin/kill", json={"cause": "drill"}, headers=auth, timeout=30)
+    killed = requests.post(f"{url}/v1/admin/kill", json={"cause": "drill", "by": "dan"}, headers=_auth("TRADER"))
     assert killed.json()["shards"] == ["HALTED"]
     assert requests.get(f"{url}/v1/status", timeout=30).json()["status"] == "halted"
-    resumed = requests.post(f"{url}/v1/admin/resume", json={"cause": "drill over", "by": "bob"}, headers=auth)
+    resume = {"cause": "drill over", "by": "bob"}
+    assert requests.post(f"{url}/v1/admin/resume", json=resume, headers=_auth("TRADER")).status_code == 403
+    resumed = requests.post(f"{url}/v1/admin/resume", json=resume, headers=_auth("RISK"))
     assert resumed.json()["shards"] == ["ACTIVE"]
-    body = {"limits": {"max_position": 1.0}, "by": "alice"}
-    assert requests.post(f"{url}/v1/admin/limits", json=body, headers=auth, timeout=30).status_code == 200
+    body = {"limits": {"max_position": 1.0}, "by": "erin"}
+    assert requests.post(f"{url}/v1/admin/limits", json=body, headers=_auth("ADMIN"), timeout=30).status_code == 200
     assert serve_app.config.audit_dsn is not None
     audit = open_audit(serve_app.config.audit_dsn, create=False)
-    kinds = [r.kind for r in audit.records()]
-    assert kinds.count("limit_change") == 2 and kinds.count("risk_state") == 2 and audit.verify() is None
+    records = [(r.kind, json.loads(r.payload)) for r in audit.records()]
+    changes = ("limit_change", "risk_state")
+    by = [(kind, p["by"]) for kind, p in records if kind in changes and p["by"] != "risk-monitor"]
+    assert by == [
+        ("limit_change", "risk:alice"),
+        ("risk_state", "trader:dan"),
+        ("risk_state", "risk:bob"),
+        ("limit_change", "admin:erin"),
+    ]
+    assert audit.verify() is None
     audit.close()
 
 
