@@ -6,9 +6,12 @@
   ``decision_inprocess_all_controls_*``: every pre-trade control on (``bench.bench_safety.ALL_ON``) and the
   veto gate reviewing every order (with a rule that does not fire).
 - ``serve_decision_p50_ms`` / ``_p99_ms``: one event per HTTP request, sequential client with a kept-alive
-  session, through the ingress and the shard; ``serve_noop_p50_ms``: the same client against a no-op
-  deployment in the same Ray instance. Target: ours <= no-op + 1 ms.
-- ``serve_decisions_per_s``: several concurrent clients posting batches of events for distinct symbols.
+  session, through the single-shard app with its shard in the ingress replica (``ServeConfig.colocate``);
+  ``serve_noop_p50_ms``: the same client against a no-op deployment in the same Ray instance. Target: ours
+  <= no-op + 1 ms. ``serve_sharded_decision_*``: the same client through the two-deployment app (ingress ->
+  ``DecisionShard`` handle), started after it on the same machine.
+- ``serve_decisions_per_s``: several concurrent clients posting batches of events for distinct symbols
+  (colocated app).
 """
 
 from __future__ import annotations
@@ -112,13 +115,18 @@ def through_serve(bundle_dir: Path, payloads: list[dict[str, Any]], home: Path) 
     tracking = f"sqlite:///{home / 'mlflow.db'}"
     os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking)
     register_bundle(bundle_dir, "ppo", "bench", (home / "artifacts").as_uri(), 0.0)
-    config = ServeConfig(mlflow_tracking_uri=tracking, model_cache=str(home / "cache"), clock="market", port=8431)
-    url = start(config)
+    base = ServeConfig(mlflow_tracking_uri=tracking, model_cache=str(home / "cache"), clock="market", port=8431)
+    url = start(base.model_copy(update={"colocate": True}))
     try:
         serve.run(build_noop(), name="noop", route_prefix="/noop", blocking=False)
         noop = _sequential_ms(f"{url}/noop", [payloads[0]] * 1_050)
         ours = _sequential_ms(f"{url}/v1/decisions", payloads[:1_050])
         rate = _throughput(f"{url}/v1/decisions", payloads)
+    finally:
+        stop()
+    url = start(base.model_copy(update={"port": 8432}))
+    try:
+        sharded = _sequential_ms(f"{url}/v1/decisions", payloads[:1_050])
     finally:
         stop()
     return {
@@ -128,6 +136,8 @@ def through_serve(bundle_dir: Path, payloads: list[dict[str, Any]], home: Path) 
         "serve_noop_p99_ms": round(float(np.percentile(noop, 99)), 3),
         "serve_over_noop_p50_ms": round(float(np.percentile(ours, 50) - np.percentile(noop, 50)), 3),
         "serve_decisions_per_s": round(rate),
+        "serve_sharded_decision_p50_ms": round(float(np.percentile(sharded, 50)), 3),
+        "serve_sharded_decision_p99_ms": round(float(np.percentile(sharded, 99)), 3),
     }
 
 

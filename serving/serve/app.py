@@ -53,6 +53,10 @@ def build_app(args: dict[str, Any]) -> Application:
     config = ServeConfig(**args)
     num_gpus = select_device(DeviceManagerConfig()).num_gpus
     payload = config.model_dump()
+    if config.colocate:  # the shard is built inside the ingress replica (``serving.serve.local``)
+        options = ingress_options(config)
+        options["ray_actor_options"] = {**options["ray_actor_options"], "num_gpus": num_gpus}
+        return IngressDeployment.options(**options).bind([], payload)
     shards = [
         DecisionShardDeployment.options(name=f"DecisionShard{k}", **shard_options(config, num_gpus)).bind(payload, k)
         for k in range(config.shards)

@@ -32,6 +32,9 @@ class ServeConfig(BaseModel):
     ingress_replicas: int = Field(default=1, ge=1)
     ingress_autoscaling_max: int = Field(default=0, ge=0)
     """Above 0: the ingress autoscales between ``ingress_replicas`` and this many replicas."""
+    colocate: bool = False
+    """Build the one decision shard inside the one ingress replica (``serving.serve.local``): no actor hop per
+    request. Needs ``shards == 1`` and a single, non-autoscaled ingress replica (one engine per symbol)."""
     registry_poll_s: float = Field(default=5.0, ge=0)
     """How often the ingress checks the registry aliases and hot-swaps the shards; 0 turns polling off."""
     redis_url: str | None = None
@@ -58,6 +61,16 @@ class ServeConfig(BaseModel):
     """Decisions of a newly promoted champion the rollback guard watches (``serving.lifecycle.guard``); 0: off."""
     guard_drawdown_bps: float = Field(default=300.0, gt=0)
     """Drawdown since the promotion (bps of the maximum notional, summed per decision) that rolls it back."""
+
+    @model_validator(mode="after")
+    def _colocate_needs_one_replica_of_each(self) -> ServeConfig:
+        if self.colocate and (self.shards != 1 or self.ingress_replicas != 1 or self.ingress_autoscaling_max > 1):
+            raise ValueError(
+                "colocate: needs shards=1, ingress_replicas=1 and no ingress autoscaling, got "
+                f"shards={self.shards}, ingress_replicas={self.ingress_replicas}, "
+                f"ingress_autoscaling_max={self.ingress_autoscaling_max}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _drift_window_holds_min_events(self) -> ServeConfig:

@@ -42,6 +42,7 @@ from serving.safety.auth import ENDPOINTS, AuthError, Principal, TokenAuth, audi
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, denied, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig
 from serving.serve.dashboard import dashboard_router
+from serving.serve.local import colocated_shards
 from serving.serve.metrics import ServeMetrics
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,11 @@ def merge_statuses(statuses: list[dict[str, Any]], registry: dict[str, Any]) -> 
 class Ingress:
     def __init__(self, shards: list[DeploymentHandle], config: dict[str, Any]) -> None:
         self.config = ServeConfig(**config)
-        self.shards = shards
+        self.shards: list[Any] = colocated_shards(config) if self.config.colocate else shards
         self.metrics = ServeMetrics()
         self.registry_state: dict[str, Any] = {"last_check": None, "error": None}
         self.auth = TokenAuth.from_env()
-        self.veto_backend = ShardedVetoBackend([HandleVetoBackend(s) for s in shards])
+        self.veto_backend = ShardedVetoBackend([HandleVetoBackend(s) for s in self.shards])
         self._stop = threading.Event()
         if self.config.registry_poll_s > 0:
             threading.Thread(target=self._poll_registry, name="registry-poll", daemon=True).start()
