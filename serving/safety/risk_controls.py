@@ -100,13 +100,15 @@ class PreTradeRisk:
 
     def check(self, order: OrderRequest, portfolio: PortfolioView, now_ns: int) -> RiskDecision:
         """The part of ``order`` that may go out now, or its denial (``now_ns``: the engine's clock)."""
-        self._poll_kill_file()
+        if self._store is not None:  # tested here, not only inside: this path runs per order
+            self._poll_kill_file()
         if self._kill_requested or self._state is TradingState.HALTED:  # lock-free: a kill blocks at once
             return RiskDecision(False, 0.0, 0.0, DenyReason.HALTED, TradingState.HALTED, 1.0)
         with self._lock:
             self._apply_losses(portfolio, now_ns)
             decision = self._check_locked(order, portfolio, now_ns)
-        self._run_on_halt()
+        if self._halts:
+            self._run_on_halt()
         return decision
 
     def update(self, portfolio: PortfolioView, now_ns: int) -> TradingState:
@@ -200,11 +202,11 @@ class PreTradeRisk:
         """The largest use of the position and loss limits after the order, capped at 1."""
         limits, score = self._active, 0.0
         if (max_position := limits.max_position) is not None:
-            score = max(score, abs(portfolio.positions.get(order.symbol, 0.0) + delta) / max_position)
-        if (loss := limits.daily_loss_reduce) is not None:
-            score = max(score, portfolio.daily_loss / loss)
-        if (drawdown := limits.drawdown_reduce) is not None:
-            score = max(score, portfolio.drawdown / drawdown)
+            score = abs(portfolio.positions.get(order.symbol, 0.0) + delta) / max_position
+        if (loss := limits.daily_loss_reduce) is not None and (used := portfolio.daily_loss / loss) > score:
+            score = used
+        if (drawdown := limits.drawdown_reduce) is not None and (used := portfolio.drawdown / drawdown) > score:
+            score = used
         return min(1.0, score)
 
     # -- the state machine ----------------------------------------------------------------------------

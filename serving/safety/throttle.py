@@ -49,10 +49,10 @@ class OrderRateThrottle:
         return admitted
 
     def _count(self, now_ns: int, admitted: bool) -> None:
-        window = (now_ns - now_ns % self.window_ns, self.window_ns)
-        if window != self._open:
+        start = now_ns - now_ns % self.window_ns
+        if self._open is None or self._open[0] != start or self._open[1] != self.window_ns:
             self._close()
-            self._open = window
+            self._open = (start, self.window_ns)
         self._received += 1
         self._forwarded += admitted
 
@@ -122,18 +122,25 @@ class IdempotencyKeys:
 
 
 class PriceWindow:
-    """Per symbol, the reference mids of the last ``window_ns`` of event time: the drift collar's anchor."""
+    """Per symbol, the reference mids of the last ``window_ns`` of event time: the drift collar's anchor.
+
+    Times and mids live in two deques of plain numbers rather than one of ``(time, mid)`` tuples: a window holds
+    thousands of entries, and tuples are objects the garbage collector walks on every full collection.
+    """
 
     def __init__(self, window_ns: int) -> None:
         self.window_ns = window_ns
-        self._mids: dict[str, deque[tuple[int, float]]] = {}
+        self._times: dict[str, deque[int]] = {}
+        self._mids: dict[str, deque[float]] = {}
 
     def anchor(self, symbol: str, timestamp_ns: int, mid: float) -> float:
         """Add ``mid`` seen at ``timestamp_ns``; the oldest mid within ``(timestamp_ns - window, timestamp_ns]``."""
-        mids = self._mids.get(symbol)
-        if mids is None:  # not setdefault: that builds a deque on every call
-            mids = self._mids[symbol] = deque()
-        mids.append((timestamp_ns, mid))
-        while mids[0][0] <= timestamp_ns - self.window_ns:
+        times, mids = self._times.get(symbol), self._mids.get(symbol)
+        if times is None or mids is None:  # not setdefault: that builds a deque on every call
+            times, mids = self._times[symbol], self._mids[symbol] = deque(), deque()
+        times.append(timestamp_ns)
+        mids.append(mid)
+        while times[0] <= timestamp_ns - self.window_ns:
+            times.popleft()
             mids.popleft()
-        return mids[0][1]
+        return mids[0]
