@@ -22,6 +22,7 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def _cpu_ms(explainer: DecisionExplainer, observations: np.ndarray, n: int) -> f
 
 
 def _background_tradeoff(
-    bundle: ModelBundle, actor_dir: Path, train: MarketReplay, observations: np.ndarray, names: list[str]
+    bundle: ModelBundle, actor_dir: Path, train: MarketReplay, observations: np.ndarray, names: Sequence[str]
 ) -> dict[str, float | int | str]:
     """Attribution error and cost of a 16- and a 32-row background against a 256-row one (see the docstring)."""
 
