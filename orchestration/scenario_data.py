@@ -25,8 +25,10 @@ from serving.decision.replay import frame_payloads
 class ShiftSpec:
     """The structural break injected into the recent bars (``RegimeShift`` fields, ``at`` from the data)."""
 
-    recent_bars: int = 2_000
-    """Bars from the end of the week that arrive after the break (the drift window reads the last of them)."""
+    recent_bars: int = 5_000
+    """Bars from the end of the week that arrive after the break (the drift window reads the last of them).
+    Half the week: the retraining's 60/20/20 split (``PROTOCOL_V1``) then trains on some shifted bars and
+    validates on shifted bars only; with a shorter tail every shifted bar would sit in the test part."""
     vol_multiplier: float = 3.0
     drift_per_bar: float = -0.0001
     spread_multiplier: float = 1.0
