@@ -69,10 +69,10 @@ class OrderRateThrottle:
 
     def windows(self) -> list[WindowCount]:
         """The last ``kept_windows`` windows, oldest first, the open one last."""
-        current = self._current()
+        current, keep = self._current(), self._windows.maxlen
         if current is None:
             return list(self._windows)
-        return [*self._windows, current][-(self._windows.maxlen or 1) :]
+        return [*self._windows, current][-keep:] if keep else []
 
 
 class RepeatedExecutionThrottle:
