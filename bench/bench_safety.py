@@ -10,6 +10,8 @@
   ``OrderRequest`` (its validation) and the check together. Baselines in the same run: the same check with the
   default limits (position cap and daily loss only), ``risk_check_default_p99_us``, and an empty call through
   the same timing loop, ``risk_check_noop_p99_us`` (the harness's floor, and a gauge of how loaded the box is).
+  Each is measured in ``ROUNDS`` interleaved rounds of 20,000 orders and the median over rounds is kept: on a
+  box shared with other busy processes one round's p99 can be a burst of waiting for a core.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ ALL_ON = RiskLimits(
     max_market_data_age=timedelta(seconds=5),
 )
 T0 = 1_700_000_000 * 10**9
+ROUNDS = 3
 PORTFOLIO = PortfolioView(
     positions={"BTC": 0.1, "ETH": -0.2},
     quantities={"BTC": 0.2, "ETH": -3.0},
@@ -99,17 +102,26 @@ def run() -> dict[str, float | int | str]:
     folder = Path(tempfile.mkdtemp(prefix="rtopt-bench-kill-"))
     api = measure_kill_latency(folder, route="api", trials=30)
     file = measure_kill_latency(folder, route="file", trials=10)
-    all_on, default = _check_us(ALL_ON), _check_us(RiskLimits())
-    with_order, noop = _check_us(ALL_ON, build=True), latencies_us(_noop, 20_000)
+    rounds: dict[str, list[np.ndarray]] = {"all_on": [], "default": [], "with_order": [], "noop": []}
+    for _ in range(ROUNDS):
+        rounds["all_on"].append(_check_us(ALL_ON))
+        rounds["default"].append(_check_us(RiskLimits()))
+        rounds["with_order"].append(_check_us(ALL_ON, build=True))
+        rounds["noop"].append(latencies_us(_noop, 20_000))
+
+    def median(name: str, q: float) -> float:
+        return round(float(np.median([pct(r, q) for r in rounds[name]])), 2)
+
     return {
         "kill_switch_ms": round(api.median_ms, 3),
         "kill_switch_max_ms": round(api.max_ms, 3),
         "kill_switch_file_ms": round(file.median_ms, 2),
-        "risk_check_p50_us": pct(all_on, 50),
-        "risk_check_p99_us": pct(all_on, 99),
-        "risk_check_default_p99_us": pct(default, 99),
-        "risk_check_with_order_p99_us": pct(with_order, 99),
-        "risk_check_noop_p99_us": pct(noop, 99),
+        "risk_check_p50_us": median("all_on", 50),
+        "risk_check_p99_us": median("all_on", 99),
+        "risk_check_p99_rounds_us": " ".join(str(pct(r, 99)) for r in rounds["all_on"]),
+        "risk_check_default_p99_us": median("default", 99),
+        "risk_check_with_order_p99_us": median("with_order", 99),
+        "risk_check_noop_p99_us": median("noop", 99),
     }
 
 
