@@ -67,15 +67,18 @@ def position_caps(order: OrderRequest, position: float, limits: ActiveLimits) ->
 
 def _values(
     quantities: Mapping[str, float], prices: Mapping[str, float], symbol: str, mid: float
-) -> tuple[float, list[float]]:
-    """Signed position value of the order's symbol (at the order's reference mid), and of each other symbol."""
-    own, others = 0.0, []
+) -> tuple[float, float, float]:
+    """The signed position value of the order's symbol (at the order's reference mid), and the sums of the
+    absolute and of the signed values of the other symbols (added in the book's order)."""
+    own, gross, net = 0.0, 0.0, 0.0
     for s, q in quantities.items():
         if s == symbol:
             own = q * mid
         else:
-            others.append(q * prices[s])
-    return own, others
+            value = q * prices[s]
+            gross += abs(value)
+            net += value
+    return own, gross, net
 
 
 def exposure_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> list[Cap]:
@@ -84,14 +87,13 @@ def exposure_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveL
     if gross is None and net is None and share is None:
         return []
     symbol, mid = order.symbol, order.reference_mid
-    own, values = _values(portfolio.quantities, portfolio.prices, symbol, mid)
+    own, others_gross, others_net = _values(portfolio.quantities, portfolio.prices, symbol, mid)
     step = order.quantity * mid
     caps: list[Cap] = []
     if gross is not None:
-        others = sum(abs(v) for v in values)
-        caps.append((DenyReason.MAX_GROSS_EXPOSURE, room(own, step, others, gross)))
+        caps.append((DenyReason.MAX_GROSS_EXPOSURE, room(own, step, others_gross, gross)))
     if net is not None:
-        caps.append((DenyReason.MAX_NET_EXPOSURE, room(sum(values) + own, step, 0.0, net)))
+        caps.append((DenyReason.MAX_NET_EXPOSURE, room(others_net + own, step, 0.0, net)))
     if share is not None:
         capital = _capital(portfolio)
         caps.append((DenyReason.SYMBOL_CONCENTRATION, room(own / capital, step / capital, 0.0, share)))
@@ -105,8 +107,7 @@ def strategy_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveL
         return []
     capital = _capital(portfolio)
     held = portfolio.strategy_quantities.get(order.strategy, {})
-    own, values = _values(held, portfolio.prices, order.symbol, order.reference_mid)
-    others = sum(abs(v) for v in values)
+    own, others, _ = _values(held, portfolio.prices, order.symbol, order.reference_mid)
     step = order.quantity * order.reference_mid
     return [(DenyReason.STRATEGY_CONCENTRATION, room(own / capital, step / capital, others / capital, share))]
 
