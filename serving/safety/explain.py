@@ -166,13 +166,15 @@ def size_network(spec: ExportedActor, layers: Layers, output: int = SIZE_OUTPUT)
     modules: list[nn.Module] = []
     for w, b in hidden:
         modules += [_linear(w, b), nn.ReLU() if spec.activation == "relu" else nn.Tanh()]
-    modules.append(_linear(w_out[output : output + 1], b_out[output : output + 1]))
+    w, b = w_out[output : output + 1], b_out[output : output + 1]
     low, high = spec.action_low[output], spec.action_high[output]
     if spec.output == "tanh_rescale":
         half = 0.5 * (high - low)
-        modules += [nn.Tanh(), _linear([[half]], [low + half])]
+        modules += [_linear(w, b), nn.Tanh(), _linear([[half]], [low + half])]
     else:
-        modules += [_linear([[1.0], [1.0]], [-low, -high]), nn.ReLU(), _linear([[1.0, -1.0]], [low])]
+        # the output layer and the "x - lo, x - hi" pair as one affine map: one module fewer for SHAP to hook
+        pair = np.concatenate([w, w]).astype(np.float64), np.array([b[0] - low, b[0] - high], dtype=np.float64)
+        modules += [_linear(*pair), nn.ReLU(), _linear([[1.0, -1.0]], [low])]
     return nn.Sequential(*modules).eval()
 
 
