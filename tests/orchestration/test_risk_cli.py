@@ -6,15 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -27,6 +23,7 @@ from serving.safety.risk_controls import PreTradeRisk
 from serving.safety.risk_limits import RiskLimits
 from serving.safety.risk_types import DenyReason, OrderRequest, PortfolioView, TradingState
 from serving.safety.veto_http import denied
+from tests.orchestration.local_http import serving
 
 T0 = 1_700_000_000 * 10**9
 
@@ -157,19 +154,8 @@ def admin_app(risk: PreTradeRisk) -> FastAPI:
 @pytest.fixture
 def served() -> Iterator[tuple[str, PreTradeRisk]]:
     risk = PreTradeRisk(RiskLimits())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(admin_app(risk), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", risk
-    server.should_exit = True
-    thread.join(timeout=10.0)
-    sock.close()
+    with serving(admin_app(risk)) as url:
+        yield url, risk
 
 
 def test_kill_and_resume_given_url_call_the_app_with_the_role_token_and_audit_role_and_name(

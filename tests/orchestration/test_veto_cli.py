@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from orchestration.settings import Settings, load_settings
@@ -19,6 +16,7 @@ from orchestration.veto_cli import VETO_COMMANDS, VetoClientError, add_command, 
 from serving.safety.auth import Role, TokenAuth
 from serving.safety.veto import PendingVeto, VetoGate, VetoOutcome, VetoRequest, VetoRules
 from serving.safety.veto_http import GateBackend, veto_router
+from tests.orchestration.local_http import serving
 
 ENV = {
     "RTOPT_TOKEN_ADMIN": "admin-token-0123456789",
@@ -39,22 +37,11 @@ def gate() -> VetoGate:
 
 @pytest.fixture
 def server_url(gate: VetoGate) -> Iterator[str]:
-    """A uvicorn server on a free localhost port, in a thread, serving the veto routes."""
+    """A local server serving the veto routes over the gate."""
     app = FastAPI()
     app.include_router(veto_router(GateBackend(gate), TokenAuth.from_env(ENV)))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not server.started:
-        assert time.monotonic() < deadline, "the stub server did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10.0)
-    sock.close()
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture
