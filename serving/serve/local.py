@@ -8,7 +8,9 @@ or ``.result()``), so the ingress routes, sums statuses and hot-swaps exactly as
 
 Calls run on a small thread pool, as Ray Serve runs a replica's synchronous methods
 (``RAY_SERVE_RUN_SYNC_IN_THREADPOOL``): a model reload does not stop the event loop, and the shard's own
-lock orders its calls as it does on its own replica. Symbol sharding is unchanged: one shard owns every
+lock orders its calls as it does on its own replica. The exception is ``decide`` on a few events
+(``INLINE_EVENTS``): it runs on the calling thread, since handing a sub-millisecond call to a thread and
+waking the loop again costs about as much as the call. Symbol sharding is unchanged: one shard owns every
 symbol, and there is one ingress replica to hold it (``ServeConfig`` refuses colocation otherwise).
 """
 
@@ -22,6 +24,8 @@ from typing import Any
 from serving.serve.shard import DecisionShard
 
 CALL_THREADS = 4
+INLINE_EVENTS = 8
+"""``decide`` on at most this many events runs on the calling thread (the event loop), larger batches on the pool."""
 
 
 class LocalCall:
@@ -38,11 +42,18 @@ class LocalCall:
 
 
 class _LocalMethod:
-    def __init__(self, pool: ThreadPoolExecutor, method: Callable[..., Any]) -> None:
-        self._pool, self._method = pool, method
+    def __init__(self, pool: ThreadPoolExecutor, method: Callable[..., Any], inline: bool) -> None:
+        self._pool, self._method, self._inline = pool, method, inline
 
     def remote(self, *args: Any, **kwargs: Any) -> LocalCall:
-        return LocalCall(self._pool.submit(self._method, *args, **kwargs))
+        if not self._inline or len(args[0]) > INLINE_EVENTS:
+            return LocalCall(self._pool.submit(self._method, *args, **kwargs))
+        done: Future[Any] = Future()
+        try:
+            done.set_result(self._method(*args, **kwargs))
+        except Exception as error:  # handed to the awaiting caller, as the pool's future would
+            done.set_exception(error)
+        return LocalCall(done)
 
 
 class LocalHandle:
@@ -54,7 +65,7 @@ class LocalHandle:
     def __getattr__(self, name: str) -> _LocalMethod:
         if name.startswith("_"):
             raise AttributeError(name)
-        return _LocalMethod(self._pool, getattr(self._target, name))
+        return _LocalMethod(self._pool, getattr(self._target, name), inline=name == "decide")
 
 
 def colocated_shards(config: dict[str, Any]) -> list[LocalHandle]:
