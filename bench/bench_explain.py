@@ -37,10 +37,10 @@ from models.marketdata.schema import DataKind
 from models.marketdata.simulator import REGIMES
 from serving.decision.bundle import ModelBundle
 from serving.decision.training import BundleTrainingConfig, train_bundle
+from serving.safety.actor_network import actor_network
 from serving.safety.explain import (
     DecisionExplainer,
     ExplanationConfig,
-    actor_network,
     background_from_replay,
     bandit_attributions,
 )

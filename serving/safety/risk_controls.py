@@ -87,8 +87,7 @@ class PreTradeRisk:
         self._apply_limits(self._limits)
         self._store, self._on_halt = store, on_halt
         self._poll_ns = window_ns(poll_interval)
-        self._next_poll_ns = 0
-        self._seen_seq = 0
+        self._next_poll_ns = self._seen_seq = 0
         self._halts: list[StateChange] = []
         self._seen_signature: tuple[int, int, int] | None = None
         if store is not None:
@@ -100,15 +99,13 @@ class PreTradeRisk:
 
     def check(self, order: OrderRequest, portfolio: PortfolioView, now_ns: int) -> RiskDecision:
         """The part of ``order`` that may go out now, or its denial (``now_ns``: the engine's clock)."""
-        if self._store is not None:  # tested here, not only inside: this path runs per order
-            self._poll_kill_file()
+        self._poll_kill_file()
         if self._kill_requested or self._state is TradingState.HALTED:  # lock-free: a kill blocks at once
             return RiskDecision(False, 0.0, 0.0, DenyReason.HALTED, TradingState.HALTED, 1.0)
         with self._lock:
             self._apply_losses(portfolio, now_ns)
             decision = self._check_locked(order, portfolio, now_ns)
-        if self._halts:
-            self._run_on_halt()
+        self._run_on_halt()
         return decision
 
     def update(self, portfolio: PortfolioView, now_ns: int) -> TradingState:
@@ -309,12 +306,12 @@ class PreTradeRisk:
         if self._state is TradingState.HALTED:
             return
         loss, drawdown = portfolio.daily_loss, portfolio.drawdown
-        cause = _breach(loss, drawdown, limits.daily_loss_halt, limits.drawdown_halt, "halt")
+        cause = limits.loss_breach(loss, drawdown, "halt")
         if cause:
             self._move(TradingState.HALTED, cause, MONITOR, now_ns)
             self._persist(lambda r: replace(r, halted=True, cause=cause, by=MONITOR, timestamp_ns=now_ns))
         elif self._state is TradingState.ACTIVE:
-            cause = _breach(loss, drawdown, limits.daily_loss_reduce, limits.drawdown_reduce, "reduce")
+            cause = limits.loss_breach(loss, drawdown, "reduce")
             if cause:
                 self._move(TradingState.REDUCING, cause, MONITOR, now_ns)
 
@@ -387,14 +384,6 @@ class PreTradeRisk:
         if self._on_halt is not None:
             for change in halts:
                 self._on_halt(change)
-
-
-def _breach(loss: float, drawdown: float, loss_limit: float | None, drawdown_limit: float | None, level: str) -> str:
-    if loss_limit is not None and loss >= loss_limit:
-        return f"daily loss {loss:.2f} reached the {level} limit {loss_limit}"
-    if drawdown_limit is not None and drawdown >= drawdown_limit:
-        return f"drawdown {drawdown:.2f} reached the {level} limit {drawdown_limit}"
-    return ""
 
 
 def _bps(price: float, reference: float) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 _POSITIVE = (
     "max_order_quantity",
@@ -145,6 +145,17 @@ class ActiveLimits:
     drawdown_reduce: float | None
     drawdown_halt: float | None
     max_market_data_age_ns: int | None
+
+    def loss_breach(self, loss: float, drawdown: float, level: Literal["halt", "reduce"]) -> str:
+        """Why the daily loss or the drawdown reached its ``level`` limit; "" when neither did."""
+        halt = level == "halt"
+        loss_limit = self.daily_loss_halt if halt else self.daily_loss_reduce
+        drawdown_limit = self.drawdown_halt if halt else self.drawdown_reduce
+        if loss_limit is not None and loss >= loss_limit:
+            return f"daily loss {loss:.2f} reached the {level} limit {loss_limit}"
+        if drawdown_limit is not None and drawdown >= drawdown_limit:
+            return f"drawdown {drawdown:.2f} reached the {level} limit {drawdown_limit}"
+        return ""
 
     @classmethod
     def of(cls, limits: RiskLimits) -> ActiveLimits:

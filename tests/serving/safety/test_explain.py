@@ -31,14 +31,13 @@ from models.marketdata.samples import SAMPLES
 from models.marketdata.simulator import REGIMES
 from models.seeding import make_rng
 from serving.decision.bundle import ModelBundle, load_bundle_dir
+from serving.safety.actor_network import ActorSource, size_network
 from serving.safety.explain import (
-    ActorSource,
     DecisionExplainer,
     ExplanationConfig,
     background_from_replay,
     load_background,
     save_background,
-    size_network,
     top_features,
 )
 
