@@ -35,7 +35,6 @@ import numpy as np
 
 from models.env.execution import Orders
 from models.env.replay import VOLATILITY_FEATURE
-from models.evaluation.backtest import FeatureRow as FeatureMap
 from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
 from models.streaming.events import EventRejected, MarketEvent, Reason, parse_event
 from serving.decision.audit import Encoded
@@ -51,8 +50,8 @@ from serving.decision.roles import Role, complete_log, log_for_shadows, score_sh
 __all__ = ["DecisionEngine", "EngineConfig"]
 
 _NAN = math.nan
-_FEATURE_INDEX = {name: i for i, name in enumerate((*FEATURE_NAMES, *PAIR_FEATURE_NAMES))}
-_PAIR_NANS = [_NAN] * len(PAIR_FEATURE_NAMES)
+_PAIR_NANS = dict.fromkeys(PAIR_FEATURE_NAMES, _NAN)
+"""One symbol has no pair: its pair features are undefined (the pairs arm stays inactive)."""
 _VOL_INDEX = FEATURE_NAMES.index(VOLATILITY_FEATURE)
 _UNSETTLED = (HoldReason.WARMING_UP, HoldReason.STALE_FEATURES)
 
@@ -114,7 +113,9 @@ class DecisionEngine(EngineControls):
         if self.feature_sink is not None:
             self.feature_sink(symbol, event.timestamp_ns, vector)
         values = vector.tolist()
-        features = FeatureMap(_FEATURE_INDEX, [*values, *_PAIR_NANS])
+        snapshot = dict(zip(FEATURE_NAMES, values, strict=True))
+        # a plain dict: the strategies' and the context's reads are C lookups, absent keys no exceptions
+        features = snapshot | _PAIR_NANS
         # A quote or trade has no range: the close stands in for both ends, as the feature kernel does.
         high = event.high if event.high == event.high else event.close
         low = event.low if event.low == event.low else event.close
@@ -130,7 +131,6 @@ class DecisionEngine(EngineControls):
         volatility = values[_VOL_INDEX] if values[_VOL_INDEX] == values[_VOL_INDEX] else 0.0
         # The last decision's transition completes with this event's outcome, before the new decision replaces it.
         self._learn_online(symbol, steps[0], vector, volatility, hold)
-        snapshot = dict(zip(FEATURE_NAMES, values, strict=True))
         args = (event, tick, features, vector, volatility, snapshot, targets, active, hold, started)
         decisions = [self._decide(role, *args) for role in roles]
         for role, step, decision in zip(shadows, steps[1:], decisions[1:], strict=True):
@@ -144,7 +144,7 @@ class DecisionEngine(EngineControls):
             self._audit_risk_events()
         return decisions[0]
 
-    def _signals(self, symbol: str, features: FeatureMap) -> tuple[list[float], list[bool]]:
+    def _signals(self, symbol: str, features: Mapping[str, float]) -> tuple[list[float], list[bool]]:
         strategies = self._strategies.get(symbol)
         if strategies is None:
             strategies = self._strategies[symbol] = tuple(self._strategy_factory())
@@ -166,7 +166,7 @@ class DecisionEngine(EngineControls):
         role: Role,
         event: MarketEvent,
         tick: Tick,
-        features: FeatureMap,
+        features: Mapping[str, float],
         vector: np.ndarray,
         volatility: float,
         snapshot: Mapping[str, float],
