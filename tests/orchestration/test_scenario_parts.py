@@ -12,6 +12,7 @@ import pytest
 
 from orchestration.scenario import ScenarioConfig
 from orchestration.scenario_chain import _merge
+from orchestration.scenario_cli import scenario_redis_url
 from orchestration.scenario_data import ShiftSpec
 from orchestration.scenario_traffic import Pace, Traffic
 
@@ -131,3 +132,13 @@ def test_scenario_config_given_bad_field_raises_naming_it(kwargs: dict[str, Any]
 def test_shift_spec_given_too_few_recent_bars_raises_naming_recent_bars() -> None:
     with pytest.raises(ValueError, match=r"^recent_bars: "):
         ShiftSpec(recent_bars=10)
+
+
+def test_scenario_redis_url_given_shared_url_returns_same_server_with_the_scenario_database() -> None:
+    assert scenario_redis_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/15"
+    assert (
+        scenario_redis_url("rediss://:pw@cache:6380?ssl_cert_reqs=none")
+        == "rediss://:pw@cache:6380/15?ssl_cert_reqs=none"
+    )
+    with pytest.raises(ValueError, match=r"^REDIS_URL: "):
+        scenario_redis_url("unix:///tmp/redis.sock")
