@@ -21,6 +21,7 @@
 """
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -57,6 +58,18 @@ class RequestError(Exception):
 
     def response(self) -> JSONResponse:
         return JSONResponse({"detail": {"field": self.field, "message": self.message}}, status_code=self.status)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """An operator request's body as a JSON object (``{}`` when empty); ``RequestError`` naming ``body`` if not."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise RequestError(422, "body", "body: not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError(422, "body", f"body: must be a JSON object, got {type(body).__name__}")
+    return body
 
 
 def events_of(body: Any, max_batch: int) -> tuple[list[Any], bool]:
@@ -228,9 +241,10 @@ class Ingress:
         principal = self._authorize(request, "POST /v1/admin/kill")
         if isinstance(principal, JSONResponse):
             return principal
-        body = (await request.json()) if await request.body() else {}
-        if not isinstance(body, dict):
-            return RequestError(422, "body", 'body: {"cause": str, "by": str} (both optional)').response()
+        try:
+            body = await json_object(request)
+        except RequestError as error:
+            return error.response()
         cause, by = str(body.get("cause") or "operator"), audit_name(principal, str(body.get("by") or "api"))
         statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}", by) for shard in self.shards))
         return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
@@ -252,7 +266,10 @@ class Ingress:
         principal = self._authorize(request, "POST /v1/admin/resume")
         if isinstance(principal, JSONResponse):
             return principal
-        body = await request.json()
+        try:
+            body = await json_object(request)
+        except RequestError as error:
+            return error.response()
         cause, by = str(body.get("cause", "")).strip(), str(body.get("by", "")).strip()
         if not cause or not by:
             return RequestError(
@@ -268,7 +285,10 @@ class Ingress:
         principal = self._authorize(request, "POST /v1/admin/limits")
         if isinstance(principal, JSONResponse):
             return principal
-        body = await request.json()
+        try:
+            body = await json_object(request)
+        except RequestError as error:
+            return error.response()
         values, by = body.get("limits"), str(body.get("by", "")).strip()
         if not isinstance(values, dict) or not by:
             return RequestError(

@@ -162,6 +162,19 @@ def test_guarded_route_given_a_role_without_its_permission_returns_403(serve_app
         assert answer.status_code == 403 and role.value in answer.json()["detail"], (route, role)
 
 
+@pytest.mark.parametrize("route", ["POST /v1/admin/kill", "POST /v1/admin/resume", "POST /v1/admin/limits"])
+@pytest.mark.parametrize(("body", "message"), [(b"{not json", "not valid JSON"), (b"[1, 2]", "JSON object, got list")])
+def test_admin_change_given_a_body_that_is_no_json_object_returns_422_and_changes_nothing(
+    serve_app: RunningApp, route: str, body: bytes, message: str
+) -> None:
+    _, path = _route(route)
+    answer = requests.post(f"{serve_app.url}{path}", data=body, headers=_auth("RISK"), timeout=30)
+
+    assert answer.status_code == 422 and answer.json()["detail"]["field"] == "body"
+    assert message in answer.json()["detail"]["message"]
+    assert requests.get(f"{serve_app.url}/v1/status", timeout=30).json()["shards"][0]["trading_state"] == "ACTIVE"
+
+
 def test_reload_given_the_admin_token_returns_200(serve_app: RunningApp) -> None:
     answer = requests.post(f"{serve_app.url}/v1/admin/reload", headers=_auth("ADMIN"), timeout=60)
 
