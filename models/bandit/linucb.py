@@ -149,12 +149,11 @@ class LinUCB:
     def select(self, context: FloatArray, mask: npt.ArrayLike | None = None) -> Choice:
         """Choose an arm for ``context``; ``mask`` (True = allowed) vetoes arms, and at least one must remain."""
         x = self._vector(context)
-        allowed = self._all_allowed if mask is None else self._mask(mask)
+        allowed, candidates = (self._all_allowed, self._arm_range) if mask is None else self._mask(mask)
         greedy = int(ucb_scores(self._a_inv, self._theta, x, self.config.alpha, allowed, self._scores))
         if greedy < 0:
             raise ValueError("context: the scores are not finite (a NaN or inf in the context?)")
         scores = self._scores.tolist()
-        candidates = self._arm_range if mask is None else [a for a, ok in enumerate(allowed.tolist()) if ok]
         # Fast path for the default guard: it would say yes to every candidate.
         allow_all = type(self.guard) is AllowAll
         explorable = candidates if allow_all else [a for a in candidates if self.guard.allow(self.arms[a])]
@@ -249,13 +248,15 @@ class LinUCB:
             raise ValueError(f"context: expected shape ({self.config.dim},), got {x.shape}")
         return x
 
-    def _mask(self, mask: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    def _mask(self, mask: npt.ArrayLike) -> tuple[npt.NDArray[np.bool_], list[int]]:
+        """The mask as booleans and the indices of the allowed arms (read from a list: cheaper than numpy's)."""
         allowed = np.asarray(mask, dtype=np.bool_)
         if allowed.shape != (len(self.arms),):
             raise ValueError(f"mask: expected {len(self.arms)} booleans, got shape {allowed.shape}")
-        if not allowed.any():
+        candidates = [a for a, ok in enumerate(allowed.tolist()) if ok]
+        if not candidates:
             raise ValueError("mask: every arm is vetoed; the caller must decide what no strategy means")
-        return allowed
+        return allowed, candidates
 
     def _propensities(self, greedy: int, explorable: list[int]) -> tuple[float, ...]:
         epsilon = self.config.exploration_rate
