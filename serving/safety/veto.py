@@ -32,6 +32,11 @@ from typing import Any, Literal
 from models.marketdata.simulator import REGIMES
 from serving.decision.records import Decision
 from serving.safety.auth import Permission, Role, permits
+from serving.safety.veto_errors import (
+    VetoAlreadyResolvedError,
+    VetoForbiddenError,
+    VetoNotFoundError,
+)
 
 _NS = 1_000_000_000
 
@@ -212,24 +217,6 @@ class VetoResolution:
             "timed_out": self.timed_out,
             "veto": self.veto.to_dict(),
         }
-
-
-class VetoError(Exception):
-    """A resolve that cannot be done; ``status`` is the HTTP answer."""
-
-    status = 400
-
-
-class VetoNotFoundError(VetoError):
-    status = 404
-
-
-class VetoForbiddenError(VetoError):
-    status = 403
-
-
-class VetoAlreadyResolvedError(VetoError):
-    status = 409
 
 
 def veto_id_of(decision_id: str) -> str:

@@ -22,7 +22,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from serving.safety.auth import AuthError, Permission, Role, TokenAuth
-from serving.safety.veto import VetoError, VetoGate, VetoOutcome
+from serving.safety.veto import VetoGate, VetoOutcome
+from serving.safety.veto_errors import VetoError
 
 Answer = tuple[int, dict[str, Any]]
 """(HTTP status, JSON body)."""
