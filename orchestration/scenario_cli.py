@@ -46,8 +46,12 @@ def run_scenario_command(args: argparse.Namespace, settings: object) -> int:
     home = (args.home or settings.home / SCENARIO_HOME).resolve()
     # A fresh state each run: an earlier week (shifted or not) in the store would blur the break.
     shutil.rmtree(home, ignore_errors=True)
-    redis_url = scenario_redis_url(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
-    scenario_settings = load_settings({**os.environ, "RTOPT_HOME": str(home), "REDIS_URL": redis_url})
+    # Exported, not only passed: ``orchestration.definitions`` resolves the settings again from the
+    # environment when it is imported, and must find the scenario's.
+    os.environ["REDIS_URL"] = scenario_redis_url(os.environ.get("REDIS_URL", DEFAULT_REDIS_URL))
+    os.environ["RTOPT_HOME"] = str(home)
+    redis_url = os.environ["REDIS_URL"]
+    scenario_settings = load_settings()
     if scenario_settings.online_store.backend == "redis":
         redis.Redis.from_url(redis_url).flushdb()
     prepare(scenario_settings)

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from dagster import DagsterInstance, RunsFilter
 from mlflow import MlflowClient
 
 from orchestration.cli import main
 from orchestration.lifecycle_jobs import ADMIN_TOKEN_ENV, SERVE_URL_ENV
+from orchestration.scenario_cli import SCENARIO_REDIS_DB
 from orchestration.scenario_report import REQUIRED_KEYS
 from orchestration.settings import load_settings
 
@@ -49,8 +51,18 @@ def test_rtopt_scenario_given_shifted_real_data_returns_complete_chain_without_f
     assert gate["n_decisions"] >= gate["config"]["min_decisions"]
     assert report["drift_to_serving_s"] > 0
     settings = load_settings({**os.environ, "RTOPT_HOME": str(home)})
+    _assert_online_store_is_the_scenarios(settings.online_store.backend, settings.online_store.redis_url)
     _assert_dagster_records(settings.dagster_home, report)
     _assert_registry_and_audit(settings.mlflow_tracking_uri, report)
+
+
+def _assert_online_store_is_the_scenarios(backend: str, redis_url: str | None) -> None:
+    """The shifted week's features went to the scenario's Redis database, not the shared one."""
+    if backend != "redis" or redis_url is None:
+        return
+    assert redis_url.endswith(f"/{SCENARIO_REDIS_DB}")
+    keys = list(redis.Redis.from_url(redis_url).scan_iter())
+    assert any(b"BTC-PERP" in k for k in keys)
 
 
 def _assert_dagster_records(dagster_home: Path, report: dict[str, Any]) -> None:
