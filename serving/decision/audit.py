@@ -200,7 +200,7 @@ class _Checkpointer(threading.Thread):
     """
 
     def __init__(self, path: Path, every_s: float) -> None:
-        super().__init__(name=f"audit-checkpoint:{path.name}", daemon=True)
+        super().__init__(name=f"audit-checkpoint:{path}", daemon=True)
         self._path, self._every_s = path, every_s
         self._done = threading.Event()
 

@@ -11,7 +11,7 @@ from serving.decision.audit import AuditLog
 
 
 def _checkpointers(path: Path) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == f"audit-checkpoint:{path.name}"]
+    return [t for t in threading.enumerate() if t.name == f"audit-checkpoint:{path}"]
 
 
 def test_append_given_many_records_copies_the_wal_into_the_database_file_off_the_commit(tmp_path: Path) -> None:
