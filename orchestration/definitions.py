@@ -4,6 +4,7 @@ from dagster import Definitions
 
 from assets.drift import drift_assets
 from assets.features import feature_assets
+from assets.lifecycle import lifecycle_assets
 from assets.market_data import market_data_assets
 from assets.models import model_assets
 from orchestration.jobs import drift_job, feature_store_job, platform_job, training_job
@@ -17,7 +18,7 @@ from orchestration.settings import Settings, load_settings, prepare
 
 def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
-        assets=[*market_data_assets, *feature_assets, *model_assets, *drift_assets],
+        assets=[*market_data_assets, *feature_assets, *model_assets, *drift_assets, *lifecycle_assets],
         jobs=[platform_job, feature_store_job, training_job, drift_job, promotion_job, shadow_start_job],
         sensors=[
             build_drift_sensor(training_job.name),

@@ -11,9 +11,20 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from dagster import Config, ConfigurableResource, Failure, MetadataValue, OpExecutionContext, job, op
+from dagster import (
+    AssetMaterialization,
+    AssetObservation,
+    Config,
+    ConfigurableResource,
+    Failure,
+    MetadataValue,
+    OpExecutionContext,
+    job,
+    op,
+)
 from mlflow import MlflowClient
 
+from assets.lifecycle import SERVING_CHAMPION
 from assets.resources import MlflowResource
 from models.evaluation.gate import GateDecision
 from orchestration.settings import Settings
@@ -127,6 +138,22 @@ def apply_gate_verdict(
     finally:
         audit.close()
     _fail_unless_done(context, result)
+    _record_verdict(context, config, result)
+
+
+def _record_verdict(context: OpExecutionContext, config: GateVerdictConfig, result: PromotionResult) -> None:
+    """The verdict on ``serving_champion``: a materialization for a promotion, an observation for an archive."""
+    metadata = {
+        "action": result.action,
+        "challenger": MetadataValue.json(dict(config.versions().names())),
+        "reason": config.reason,
+        "gate": MetadataValue.json(json.loads(config.gate_json)),
+        "by": config.by,
+    }
+    if config.promote:
+        context.log_event(AssetMaterialization(asset_key=SERVING_CHAMPION, metadata=metadata))
+    else:
+        context.log_event(AssetObservation(asset_key=SERVING_CHAMPION, metadata=metadata))
 
 
 @op(description="Reload the Serve app so every shard shadows the new challenger; fails naming a shard that does not.")

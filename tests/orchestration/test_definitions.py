@@ -74,6 +74,7 @@ def test_resolve_asset_graph_given_defs_returns_lineage_from_market_data_to_mode
     assert "market_bars" in parents("offline_features")
     assert "offline_features" in parents("ppo_agent") and "offline_features" in parents("regime_model")
     assert {"offline_features", "regime_model"} <= parents("feature_drift_report")
+    assert {"model_evaluation", "feature_drift_report"} <= parents("serving_champion")
 
 
 def test_resolve_job_def_given_platform_job_returns_job_over_symbols_selecting_market_data(

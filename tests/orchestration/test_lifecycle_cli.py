@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from assets.lifecycle import SERVING_CHAMPION
 from assets.resources import MlflowResource
 from models.evaluation.gate import GateConfig, gate_decision
 from orchestration.lifecycle_cli import add_command, run_lifecycle_command
@@ -214,6 +215,9 @@ def test_promotion_job_given_archive_verdict_removes_challenger_and_audits_gate(
     payload = json.loads(record.payload)
     assert record.kind == "challenger_archived" and payload["by"] == "shadow_comparison_sensor"
     assert payload["gate"]["condition"] == "ci_includes_zero"
+    (observed,) = result.asset_observations_for_node("apply_gate_verdict")
+    assert observed.asset_key == SERVING_CHAMPION and observed.metadata["action"].value == "archive"
+    assert result.asset_materializations_for_node("apply_gate_verdict") == []
 
 
 def test_promotion_job_given_promote_verdict_moves_champion(settings: Settings, tmp_path: Path) -> None:
@@ -224,6 +228,8 @@ def test_promotion_job_given_promote_verdict_moves_champion(settings: Settings, 
     assert result.success
     assert resolve("champion") == V2
     assert audit_kinds(settings) == ["model_promotion"]
+    (recorded,) = result.asset_materializations_for_node("apply_gate_verdict")
+    assert recorded.asset_key == SERVING_CHAMPION and recorded.metadata["challenger"].value == dict(V2.names())
 
 
 def test_promotion_job_given_broken_challenger_fails_and_keeps_champion(settings: Settings, tmp_path: Path) -> None:
