@@ -174,6 +174,12 @@ class EngineControls:
             self._audit_admin("limit_change", record)
             return record
 
+    def reduce(self, cause: str, by: str) -> None:
+        """REDUCING (HALTED stays HALTED): only position-reducing orders until a person resumes; audited."""
+        with self._lock:
+            self.risk.reduce(cause, by)
+            self._audit_risk_events()
+
     def resume(self, cause: str, by: str) -> None:
         """A person's decision to trade again (ACTIVE); audited."""
         with self._lock:

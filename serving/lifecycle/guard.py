@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -174,3 +174,22 @@ def registry_rollback(
     return rollback(
         agent=tripped.agent, client=client, audit=audit, cache=cache, reload=None, reason=trip_reason, by=GUARD
     )
+
+
+def reducing_orders(healths: Sequence[Mapping[str, Any]], spread: set[str]) -> list[tuple[int, str]]:
+    """Which other shards must go REDUCING for guard trips not yet spread: ``(shard index, cause)`` pairs.
+
+    ``healths`` are the shards' ``health()`` answers in shard order; a trip is keyed by its cause and time,
+    added to ``spread`` here, so each trip reaches every other shard once (the ingress's registry poll).
+    """
+    orders: list[tuple[int, str]] = []
+    for index, health in enumerate(healths):
+        trip = health.get("guard_trip")
+        if not trip:
+            continue
+        key = f"{trip['timestamp_ns']}:{trip['cause']}"
+        if key in spread:
+            continue
+        spread.add(key)
+        orders.extend((other, str(trip["cause"])) for other in range(len(healths)) if other != index)
+    return orders

@@ -38,6 +38,7 @@ from ray.serve.handle import DeploymentHandle
 from models.streaming.processor import partition_of
 from serving.decision.registry import resolve
 from serving.lifecycle.comparison import merge_paired
+from serving.lifecycle.guard import GUARD, reducing_orders
 from serving.monitoring.online import merge_drift
 from serving.safety.auth import ENDPOINTS, AuthError, Principal, TokenAuth, audit_name
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, denied, list_vetoes, resolve_veto
@@ -123,6 +124,8 @@ class Ingress:
         self.auth = TokenAuth.from_env()
         self.veto_backend = ShardedVetoBackend([HandleVetoBackend(s) for s in self.shards])
         self._stop = threading.Event()
+        self._trips_spread: set[str] = set()
+        """Rollback-guard trips already sent to the other shards as REDUCING."""
         if self.config.registry_poll_s > 0:
             threading.Thread(target=self._poll_registry, name="registry-poll", daemon=True).start()
 
@@ -304,7 +307,10 @@ class Ingress:
     def _apply_registry(self) -> list[dict[str, Any]]:
         champion, challenger = resolve("champion", self.config.agent), resolve("challenger", self.config.agent)
         self.registry_state = {"last_check": time.time(), "error": None}
-        return [shard.apply_models.remote(champion, challenger).result() for shard in self.shards]
+        healths = [shard.apply_models.remote(champion, challenger).result() for shard in self.shards]
+        for index, cause in reducing_orders(healths, self._trips_spread):
+            self.shards[index].reduce.remote(cause, GUARD).result()
+        return healths
 
     def _poll_registry(self) -> None:
         while not self._stop.wait(self.config.registry_poll_s):

@@ -75,6 +75,8 @@ class DecisionShard:
         """A champion the guard rolled back: not applied again while the registry still names it."""
         self.rollback_note = ""
         self.rollback_thread: threading.Thread | None = None
+        self.guard_trip: dict[str, Any] | None = None
+        """The last trip (``GuardTrip.to_dict``), in ``health`` so the ingress sends the other shards REDUCING."""
         self._lock = threading.RLock()
         try:
             champion, challenger = resolve("champion", self.config.agent), resolve("challenger", self.config.agent)
@@ -211,6 +213,7 @@ class DecisionShard:
         tripped = self.applied["champion"]
         log.error("shard %d: %s", self.shard, trip.cause)
         fall_back(self.engine, bundle, trip)  # local only: no registry call on the decision path
+        self.guard_trip = trip.to_dict()
         self.applied["champion"], self.blocked, self._fallback = previous, tripped, None
         self.monitor = monitor
         if tripped is not None:
@@ -242,7 +245,10 @@ class DecisionShard:
 
     def health(self) -> dict[str, Any]:
         names = {role: (v.names() if v else None) for role, v in self.applied.items()}
-        return {"shard": self.shard, "ready": self.engine is not None, "models": names, "unhealthy": self.unhealthy}
+        ready = self.engine is not None
+        return {"shard": self.shard, "ready": ready, "models": names, "unhealthy": self.unhealthy} | (
+            {"guard_trip": self.guard_trip} if self.guard_trip is not None else {}
+        )
 
     def status(self) -> dict[str, Any]:
         if self.engine is None:
@@ -271,6 +277,12 @@ class DecisionShard:
         if self.engine is None or self.engine.vetoes is None:
             return 404, {"detail": f"veto {veto_id}: no such veto"}
         return resolve_answer(self.engine.vetoes, veto_id, verb, by=by, role=role, reason=reason)
+
+    def reduce(self, cause: str, by: str) -> dict[str, Any]:
+        """REDUCING on this shard (another shard's rollback guard tripped); only a person's resume leaves it."""
+        if self.engine is not None:
+            self.engine.reduce(cause, by)
+        return self.status()
 
     def resume(self, cause: str, by: str) -> dict[str, Any]:
         if self.engine is not None:

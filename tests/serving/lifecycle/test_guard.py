@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.lifecycle.guard import GuardConfig, RollbackGuard
+from serving.lifecycle.guard import GuardConfig, RollbackGuard, reducing_orders
 
 OLD = {"actor": "rtopt-ppo/1"}
 NEW = {"actor": "rtopt-ppo/2"}
@@ -59,3 +59,24 @@ def test_arm_given_watch_decisions_zero_returns_false_and_stays_off() -> None:
 def test_guard_config_given_nonpositive_limit_raises_naming_field() -> None:
     with pytest.raises(ValueError, match="drawdown_limit_bps"):
         GuardConfig(drawdown_limit_bps=0.0)
+
+
+def test_reducing_orders_given_one_shard_tripped_returns_every_other_shard_once() -> None:
+    trip = {"timestamp_ns": 7, "cause": "rollback guard: drew down"}
+    healths = [{"shard": 0}, {"shard": 1, "guard_trip": trip}, {"shard": 2}]
+    spread: set[str] = set()
+
+    first = reducing_orders(healths, spread)
+    again = reducing_orders(healths, spread)
+
+    assert first == [(0, trip["cause"]), (2, trip["cause"])]
+    assert again == []
+
+
+def test_reducing_orders_given_a_later_trip_on_the_same_shard_returns_it_too() -> None:
+    spread: set[str] = set()
+    reducing_orders([{"guard_trip": {"timestamp_ns": 1, "cause": "a"}}, {}], spread)
+
+    later = reducing_orders([{"guard_trip": {"timestamp_ns": 2, "cause": "b"}}, {}], spread)
+
+    assert later == [(1, "b")]

@@ -84,6 +84,7 @@ def test_shard_given_promoted_champion_losing_past_limit_returns_previous_champi
     assert shard.applied["champion"] == V1 and dict(engine.champion.versions) == V1.names()
     assert engine.risk.state is TradingState.REDUCING
     assert engine.risk.events[-1].cause == trip.cause and engine.risk.events[-1].by == "rollback-guard"
+    assert shard.health()["guard_trip"]["cause"] == trip.cause  # the ingress sends the other shards REDUCING
     assert resolve("champion", "ppo") == V1, shard.rollback_note
     assert shard.rollback_note.startswith("registry rollback done")
     kinds = [kind for kind, _ in _records(tmp_path)]
@@ -121,6 +122,21 @@ def test_shard_given_no_promotion_returns_guard_unarmed_and_champion_kept(
 
     assert not shard.guard.armed and shard.guard.last_trip is None
     assert shard.applied["champion"] == V1
+    assert shard.engine is not None and shard.engine.risk.state is TradingState.ACTIVE
+
+
+def test_shard_reduce_given_another_shards_trip_returns_reducing_audited_until_resumed(
+    registered: Settings, tmp_path: Path, btc_events: list[dict[str, object]]
+) -> None:
+    shard = _shard(registered, tmp_path)
+    assert "guard_trip" not in shard.health()
+
+    status = shard.reduce("rollback guard tripped on shard 1", "rollback-guard")
+
+    assert status["trading_state"] == TradingState.REDUCING.value
+    (change,) = [p for kind, p in _records(tmp_path) if kind == "risk_state"]
+    assert change["cause"] == "rollback guard tripped on shard 1" and change["state"] == "REDUCING"
+    shard.resume("checked", "alice")
     assert shard.engine is not None and shard.engine.risk.state is TradingState.ACTIVE
 
 
