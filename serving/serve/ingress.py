@@ -209,6 +209,16 @@ class Ingress:
         principal = self.auth.authorize(request.headers.get("authorization"), ENDPOINTS[route])
         return denied(principal) if isinstance(principal, AuthError) else principal
 
+    async def _authorized_body(self, request: Request, route: str) -> tuple[Principal, dict[str, Any]] | JSONResponse:
+        """The caller and its JSON object body; else the 401/403 answer, or the 422 naming ``body``."""
+        principal = self._authorize(request, route)
+        if isinstance(principal, JSONResponse):
+            return principal
+        try:
+            return principal, await json_object(request)
+        except RequestError as error:
+            return error.response()
+
     @api.post("/v1/admin/reload")
     async def reload(self, request: Request) -> Response:
         principal = self._authorize(request, "POST /v1/admin/reload")
@@ -241,13 +251,10 @@ class Ingress:
     @api.post("/v1/admin/kill")
     async def kill(self, request: Request) -> Response:
         """Every shard HALTED; ``{"cause", "by"}`` are optional (a kill must never fail for want of a form)."""
-        principal = self._authorize(request, "POST /v1/admin/kill")
-        if isinstance(principal, JSONResponse):
-            return principal
-        try:
-            body = await json_object(request)
-        except RequestError as error:
-            return error.response()
+        allowed = await self._authorized_body(request, "POST /v1/admin/kill")
+        if isinstance(allowed, JSONResponse):
+            return allowed
+        principal, body = allowed
         cause, by = str(body.get("cause") or "operator"), audit_name(principal, str(body.get("by") or "api"))
         statuses = await asyncio.gather(*(shard.kill.remote(f"api: {cause}", by) for shard in self.shards))
         return JSONResponse({"shards": [s.get("trading_state") for s in statuses]})
@@ -266,13 +273,10 @@ class Ingress:
 
     @api.post("/v1/admin/resume")
     async def resume(self, request: Request) -> Response:
-        principal = self._authorize(request, "POST /v1/admin/resume")
-        if isinstance(principal, JSONResponse):
-            return principal
-        try:
-            body = await json_object(request)
-        except RequestError as error:
-            return error.response()
+        allowed = await self._authorized_body(request, "POST /v1/admin/resume")
+        if isinstance(allowed, JSONResponse):
+            return allowed
+        principal, body = allowed
         cause, by = str(body.get("cause", "")).strip(), str(body.get("by", "")).strip()
         if not cause or not by:
             return RequestError(
@@ -285,13 +289,10 @@ class Ingress:
     @api.post("/v1/admin/limits")
     async def limits(self, request: Request) -> Response:
         """Change risk limits on every shard; each change is an audit record with the old and new values."""
-        principal = self._authorize(request, "POST /v1/admin/limits")
-        if isinstance(principal, JSONResponse):
-            return principal
-        try:
-            body = await json_object(request)
-        except RequestError as error:
-            return error.response()
+        allowed = await self._authorized_body(request, "POST /v1/admin/limits")
+        if isinstance(allowed, JSONResponse):
+            return allowed
+        principal, body = allowed
         values, by = body.get("limits"), str(body.get("by", "")).strip()
         if not isinstance(values, dict) or not by:
             return RequestError(
