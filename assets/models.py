@@ -13,7 +13,7 @@ from assets.features import offline_features
 from assets.model_checks import baseline_check_specs, baseline_results
 from assets.resources import MarketDataResource, MlflowResource
 from models.bandit import context_layout
-from models.env import OBSERVATION_NAMES, MarketReplay
+from models.env import OBSERVATION_NAMES, MarketReplay, regime_codes
 from models.features import compute_features, events_frame
 from models.marketdata.schema import TIME, DataKind
 from serving.features.feast_repo import FEATURE_SERVICE
@@ -67,7 +67,10 @@ def _train_and_register(
     bars: pd.DataFrame,
     mlflow_res: MlflowResource,
 ) -> MaterializeResult:
-    replay = MarketReplay.from_bars(bars, DataKind.BARS)
+    mlflow_res.activate()
+    # The regime block the actor is served (the champion detector's regime, as the bandit and the evaluation see it).
+    regimes = regime_codes(pd.Series(champion_regimes(bars)))
+    replay = MarketReplay.from_bars(bars, DataKind.BARS, regime=regimes)
     run_config = AgentTrainingConfig(total_steps=config.total_steps, seed=config.seed)
     with tempfile.TemporaryDirectory() as tmp:
         trained = train_agent(
@@ -106,22 +109,6 @@ def _train_and_register(
     return MaterializeResult(metadata=_metadata(registered, trained.validation_score, {"symbol": config.symbol}))
 
 
-@asset(group_name=GROUP, deps=[offline_features], kinds={"mlflow", "pytorch"})
-def ddpg_agent(
-    context: AssetExecutionContext, config: TrainingConfig, market_data: MarketDataResource, mlflow: MlflowResource
-) -> MaterializeResult:
-    """DDPG position sizer (SB3), trained on the symbol's history, registered as rtopt-ddpg."""
-    return _train_and_register("ddpg", context, config, _bars(market_data, config.symbol), mlflow)
-
-
-@asset(group_name=GROUP, deps=[offline_features], kinds={"mlflow", "pytorch"})
-def ppo_agent(
-    context: AssetExecutionContext, config: TrainingConfig, market_data: MarketDataResource, mlflow: MlflowResource
-) -> MaterializeResult:
-    """PPO position sizer (SB3), trained on the symbol's history, registered as rtopt-ppo."""
-    return _train_and_register("ppo", context, config, _bars(market_data, config.symbol), mlflow)
-
-
 class RegimeTrainingConfig(Config):
     """The detector is fitted on labelled simulated markets, then applied to real data."""
 
@@ -158,6 +145,22 @@ def regime_model(
         "confusion_test": MetadataValue.md(scored.report_md),
     }
     return MaterializeResult(metadata=_metadata(registered, scored.validation.accuracy, extra))
+
+
+@asset(group_name=GROUP, deps=[offline_features, regime_model], kinds={"mlflow", "pytorch"})
+def ddpg_agent(
+    context: AssetExecutionContext, config: TrainingConfig, market_data: MarketDataResource, mlflow: MlflowResource
+) -> MaterializeResult:
+    """DDPG position sizer (SB3), trained on the symbol's history, registered as rtopt-ddpg."""
+    return _train_and_register("ddpg", context, config, _bars(market_data, config.symbol), mlflow)
+
+
+@asset(group_name=GROUP, deps=[offline_features, regime_model], kinds={"mlflow", "pytorch"})
+def ppo_agent(
+    context: AssetExecutionContext, config: TrainingConfig, market_data: MarketDataResource, mlflow: MlflowResource
+) -> MaterializeResult:
+    """PPO position sizer (SB3), trained on the symbol's history, registered as rtopt-ppo."""
+    return _train_and_register("ppo", context, config, _bars(market_data, config.symbol), mlflow)
 
 
 @asset(group_name=GROUP, deps=[offline_features, regime_model], kinds={"mlflow"})

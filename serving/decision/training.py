@@ -59,7 +59,8 @@ def train_bundle(
     say = progress or (lambda _: None)
     say(f"regime detector: fitting on {len(TRAIN_SEEDS)} simulated markets of {config.regime_bars} bars")
     detector = fit_regime_detector(simulated_frames(TRAIN_SEEDS, config.regime_bars), RegimeConfig(use_quotes=False))
-    regimes = [REGIMES[i].value for i in detect(detector, bars, kind.value).argmax(axis=1)]
+    codes = detect(detector, bars, kind.value).argmax(axis=1)
+    regimes = [REGIMES[i].value for i in codes]
     events = events_frame(bars, kind)
     say(f"bandit: replaying {len(events)} rows through the strategy arms")
     close, bandit_config = events["close"].to_numpy(), BanditTrainingConfig(seed=config.seed)
@@ -68,7 +69,8 @@ def train_bundle(
     def report(p: TrainingProgress) -> None:
         say(f"{p.algorithm}: {p.steps}/{p.total_steps} steps, mean return {p.mean_return:.2f}")
 
-    replay = MarketReplay.from_bars(bars, kind)
+    # The actor learns with the regime block it is served (the engine's tracker runs this detector).
+    replay = MarketReplay.from_bars(bars, kind, regime=codes)
     agent_config = AgentTrainingConfig(total_steps=config.agent_steps, seed=config.seed)
     trained = train_agent(config.agent, replay, folder / "training", agent_config, progress=report)
     target = folder / "bundle"
