@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from typing import Any
 
@@ -12,16 +11,11 @@ from models.marketdata.samples import SAMPLES
 from orchestration.settings import Settings
 from serving.decision.replay import frame_payloads
 from serving.serve.config import ServeConfig
+from serving.serve.ports import free_port
 
 HELD_OUT = 0.8
 """The training assets fit on the first 60% and validate on the next 20%: the last 20% is unseen."""
 BATCH = 500
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _print_decision(d: dict[str, Any]) -> None:
@@ -48,7 +42,7 @@ def serve_demo(settings: Settings) -> int:
         registry_poll_s=0,
         redis_url=store.redis_url if store.backend == "redis" else None,
         audit_dsn=settings.audit_dsn,
-        port=_free_port(),
+        port=free_port(),
     )
     print(f"5/5 Ray Serve: champion models behind POST /v1/decisions; {len(payloads)} held-out bars over HTTP")
     url = start(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ from types import FrameType
 from orchestration.settings import Settings
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+STOP_TIMEOUT_S = 60
 
 
 def _commands(settings: Settings, dagster_port: int, mlflow_port: int) -> list[list[str]]:
@@ -49,8 +51,20 @@ def run_dev(settings: Settings, dagster_port: int, mlflow_port: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
         for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
-            process.wait(timeout=60)
+            _reap(process)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """Wait for a UI that was asked to stop; one that has not stopped in a minute (a loaded machine) is killed."""
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print(f"process {process.pid} did not stop in {STOP_TIMEOUT_S} s: killing it", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -245,8 +245,8 @@ def _drift_summary(drift: dict[str, Any]) -> dict[str, Any]:
 
 
 def _serve_config(settings: Settings, symbol: str) -> Any:
-    from orchestration.demo_serve import _free_port
     from serving.serve.config import ServeConfig
+    from serving.serve.ports import free_port
 
     store = settings.online_store
     return ServeConfig(
@@ -258,7 +258,7 @@ def _serve_config(settings: Settings, symbol: str) -> Any:
         redis_url=store.redis_url if store.backend == "redis" else None,
         audit_dsn=settings.audit_dsn,
         max_batch=1_000,
-        port=_free_port(),
+        port=free_port(),
     )
 
 

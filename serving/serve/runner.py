@@ -25,8 +25,12 @@ def start(config: ServeConfig, *, num_cpus: int | None = None) -> str:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
-    serve.start(http_options={"host": "127.0.0.1", "port": config.port})
-    serve.run(build_app(config.model_dump()), name=APP_NAME, route_prefix="/", blocking=False)
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": config.port})
+        serve.run(build_app(config.model_dump()), name=APP_NAME, route_prefix="/", blocking=False)
+    except BaseException:
+        stop()  # a half-started Serve would make the next ``start`` (or ``ray.init``) in this process fail too
+        raise
     url = f"http://127.0.0.1:{config.port}"
     log.info("rtopt decisions served at %s (%d shard(s))", url, config.shards)
     return url

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ from pathlib import Path
 import pytest
 
 from orchestration.settings import Settings
+from serving.serve.ports import free_port
 
 RTOPT = str(Path(sys.executable).parent / "rtopt")
 QUERY = "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str, body: bytes | None = None) -> bytes | None:
@@ -47,12 +41,14 @@ def _wait_for(url: str, body: bytes | None = None, seconds: float = 180) -> byte
 
 @pytest.mark.expensive
 def test_rtopt_dev_given_fresh_state_serves_assets_with_checks_and_mlflow_then_stops(rtopt_settings: Settings) -> None:
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port = free_port(), free_port()
+    log = rtopt_settings.home / "dev.stderr"
+    stderr = log.open("wb")
     process = subprocess.Popen(
         [RTOPT, "dev", "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)],
         env={**os.environ, "RTOPT_HOME": str(rtopt_settings.home)},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
     )
     try:
@@ -64,7 +60,8 @@ def test_rtopt_dev_given_fresh_state_serves_assets_with_checks_and_mlflow_then_s
         assert _wait_for(f"http://127.0.0.1:{mlflow_port}/health") == b"OK"
     finally:
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=90)
-    assert code == 0
+        code = process.wait(timeout=150)  # each UI gets 60 s to stop before it is killed
+        stderr.close()
+    assert code == 0, log.read_text()[-3000:]
     assert _get(f"http://127.0.0.1:{dagster_port}/server_info") is None
     assert _get(f"http://127.0.0.1:{mlflow_port}/health") is None

@@ -7,7 +7,6 @@ at a closed port.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +27,7 @@ from orchestration.sensors import (
 from orchestration.settings import Settings
 from serving.decision.registry import ModelUnavailableError, resolve
 from serving.lifecycle.serve_http import ServeRequestError
+from serving.serve.ports import free_port
 
 KEY = "1-1-2-1700000000000000000"
 
@@ -98,16 +98,10 @@ def test_online_drift_sensor_given_shards_on_different_champions_returns_skip() 
     assert not result.run_requests and "different champions" in result.skip_message
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_online_drift_sensor_given_url_of_closed_port_returns_skip_over_real_http(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(SERVE_URL_ENV, f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv(SERVE_URL_ENV, f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv(ADMIN_TOKEN_ENV, "a-token-of-enough-length")
     sensor = build_online_drift_sensor(training_job.name)
 
@@ -121,7 +115,7 @@ def test_resolve_given_unreachable_tracking_server_raises_model_unavailable_not_
 ) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    uri = f"http://127.0.0.1:{_closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     with pytest.raises(ModelUnavailableError, match="registry unreachable"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from serving.decision.registry import ResolvedVersions, register_bundle
 from serving.serve.config import ServeConfig
+from serving.serve.ports import free_port
 
 ROLE_TOKENS = {
     "RTOPT_TOKEN_ADMIN": "admin-token-0123456789",
@@ -33,12 +33,6 @@ class RunningApp:
     champion: ResolvedVersions
     experiment: str
     artifact_root: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

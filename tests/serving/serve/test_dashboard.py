@@ -31,7 +31,7 @@ from serving.safety.veto import PendingVeto, VetoGate, VetoOutcome, VetoRequest,
 from serving.safety.veto_http import GateBackend, veto_router
 from serving.serve.dashboard import dashboard_router
 from serving.serve.ingress import merge_statuses
-from tests.serving.serve.conftest import free_port
+from serving.serve.ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

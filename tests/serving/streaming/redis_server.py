@@ -7,7 +7,6 @@ acknowledged survives a SIGKILL, as a production Redis with ``appendfsync always
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,11 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-
-def _spare_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from serving.serve.ports import free_port
 
 
 class RedisServer:
@@ -27,7 +22,7 @@ class RedisServer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _spare_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
