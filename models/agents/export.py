@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +31,7 @@ from stable_baselines3 import DDPG, PPO
 from stable_baselines3.td3.td3 import TD3
 from torch import nn
 
-from models.agents._kernels import forward_row
+from models.agents._kernels import forward_row, pack_layers
 from models.agents.onnx_graph import mlp_model
 
 Backend = Literal["numpy", "torch", "onnx"]
@@ -41,6 +41,7 @@ WEIGHTS_FILE, ONNX_FILE, METADATA_KEY = "actor.safetensors", "actor.onnx", "rtop
 Float32Array = npt.NDArray[np.float32]
 Layers = list[tuple[Float32Array, Float32Array]]
 ActorFn = Callable[[npt.ArrayLike], Float32Array]
+_Array = TypeVar("_Array", bound=npt.NDArray[Any])
 _ZERO = np.float32(0.0)  # a numpy scalar: np.maximum converts a Python float on every call
 
 
@@ -187,16 +188,9 @@ class NumpyActor:
         self._half_range = _frozen(0.5 * (self._high - self._low))
         self._centre = _frozen(self._low + self._half_range)
         self._row_shape = (spec.state_dim,)
-        self._row_args = (
-            tuple(w for w, _ in self._layers),
-            tuple(b for _, b in self._layers),
-            self._relu,
-            self._squash,
-            self._low,
-            self._high,
-            self._half_range,
-            self._centre,
-        )
+        params, sizes = pack_layers(self._layers)
+        bounds = np.stack([self._low, self._high, self._half_range, self._centre])
+        self._row_args = (_frozen(params), _frozen(sizes), self._relu, self._squash, _frozen(bounds))
         # compile (or load numba's on-disk cache) now rather than on the first live decision
         forward_row(np.zeros(self._row_shape, np.float32), *self._row_args)
 
@@ -229,7 +223,7 @@ class NumpyActor:
         return np.clip(x, self._low, self._high)
 
 
-def _frozen(array: Float32Array) -> Float32Array:
+def _frozen(array: _Array) -> _Array:
     array.setflags(write=False)
     return array
 

@@ -34,6 +34,9 @@ N_REGIMES = len(REGIMES)
 MARKET_SLOTS = ("volatility", "tod_sin", "tod_cos", "spread", "illiquidity")
 PNL_OFFSET = N_REGIMES + len(MARKET_SLOTS)
 _REGIME_INDEX = {regime: i for i, regime in enumerate(REGIMES)}
+_REGIME_SLOT: dict[object, int] = {key: i for i, regime in enumerate(REGIMES) for key in (regime, regime.value)}
+"""Regime or its string value -> one-hot slot: one dict lookup instead of ``Regime(regime)`` per call."""
+_ONE_HOT = tuple(tuple(1.0 if j == i else 0.0 for j in range(N_REGIMES)) for i in range(N_REGIMES))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,46 +94,80 @@ def build_context(
 ) -> FloatArray:
     """The context vector (layout in the module docstring); written into ``out`` when one is given.
 
-    ``recent_arm_pnl`` is each arm's EWMA PnL in bps (``ArmPnlTracker.values``), in arm order.
+    ``recent_arm_pnl`` is each arm's EWMA PnL in bps (``ArmPnlTracker.values`` or ``.as_list()``), in arm
+    order. This runs on every decision: the values are gathered as plain floats and written with one
+    assignment, because a dozen numpy calls on 18 numbers cost more than the arithmetic. Each value is the
+    same IEEE operation as the vectorised form (divide, clip), so the vector is bit-identical to it.
     """
-    pnl = np.asarray(recent_arm_pnl, dtype=np.float64)
-    dim = context_dim(pnl.shape[0]) if pnl.ndim == 1 else -1
-    if dim < 0:
-        raise ValueError(f"recent_arm_pnl: expected one value per arm, got shape {pnl.shape}")
+    arm_pnl = _arm_pnl(recent_arm_pnl)
+    dim = context_dim(len(arm_pnl))
     x = np.empty(dim) if out is None else out
     if x.shape != (dim,):
         raise ValueError(f"out: expected shape ({dim},), got {x.shape}")
-    arm_pnl = pnl.tolist()
-    if not all(map(math.isfinite, arm_pnl)):
+    # sum() is finite only when every term is; the per-value check runs only to name the culprit (or to
+    # accept finite values whose sum overflowed).
+    if not math.isfinite(sum(arm_pnl)) and not all(map(math.isfinite, arm_pnl)):
         raise ValueError(f"recent_arm_pnl: must be finite, got {arm_pnl}")
-    # Filled as plain floats and written in one assignment: a dozen numpy calls on 18 numbers cost more
-    # than the arithmetic. Each value is the same IEEE operation as the vectorised form (divide, clip).
-    slots = [0.0] * N_REGIMES
-    slots[_REGIME_INDEX[Regime(regime)]] = 1.0
-    slots += _market_slots(features, config)
+    slot = _REGIME_SLOT.get(regime)
+    if slot is None:
+        slot = _REGIME_INDEX[Regime(regime)]  # Regime() raises the ValueError naming an unknown regime
     scale, clip = config.pnl_scale_bps, config.clip
-    slots += [max(-clip, min(clip, v / scale)) for v in arm_pnl]
-    x[:] = slots
+    low = -clip
+    raw = [*_market_slots(features, config), *[v / scale for v in arm_pnl]]
+    # Strictly inside the bounds ``max(-clip, min(clip, v))`` is ``v`` itself: the common case skips the two
+    # builtin calls, every other value takes the original expression.
+    x[:] = [*_ONE_HOT[slot], *[v if low < v < clip else max(low, min(clip, v)) for v in raw]]
     return x
 
 
-def _market_slots(features: Mapping[str, float], config: ContextConfig) -> list[float]:
+def _arm_pnl(recent_arm_pnl: Sequence[float] | FloatArray) -> list[float]:
+    """The per-arm PnL as a list of floats; a list (the decision path's) is read without a numpy round trip."""
+    if type(recent_arm_pnl) is list:
+        return list(map(float, recent_arm_pnl))
+    pnl = np.asarray(recent_arm_pnl, dtype=np.float64)
+    if pnl.ndim != 1:
+        raise ValueError(f"recent_arm_pnl: expected one value per arm, got shape {pnl.shape}")
+    values: list[float] = pnl.tolist()
+    return values
+
+
+def _market_slots(features: Mapping[str, float], config: ContextConfig) -> tuple[float, ...]:
+    """Slots 7 .. 11 before the clip; the error paths (a missing or undefined feature) are in ``_market_error``."""
+    tod_sin_name, tod_cos_name = config.tod_features
+    try:
+        vol = float(features[config.vol_feature])
+        tod_sin = float(features[tod_sin_name])
+        tod_cos = float(features[tod_cos_name])
+        spread = float(features[config.spread_feature])
+        amihud = float(features[config.amihud_feature])
+    except KeyError:
+        raise _market_error(features, config) from None
+    if not math.isfinite(vol + tod_sin + tod_cos + spread + amihud):
+        # NaN or inf among them, or finite values whose sum overflowed (then there is nothing to report)
+        error = _market_error(features, config)
+        if isinstance(error, ValueError):
+            raise error
+    return (vol * 1e4 / config.vol_scale_bps, tod_sin, tod_cos, spread / config.spread_scale_bps, math.log1p(amihud))
+
+
+def _market_error(features: Mapping[str, float], config: ContextConfig) -> Exception:
+    """The error naming the missing (KeyError) or undefined (ValueError) features; a LookupError if none is."""
     names = (config.vol_feature, *config.tod_features, config.spread_feature, config.amihud_feature)
     missing = [n for n in names if n not in features]
     if missing:
-        raise KeyError(f"features: {missing} are missing, the context needs {names}")
-    vol, tod_sin, tod_cos, spread, amihud = (float(features[n]) for n in names)
-    undefined = [n for n, v in zip(names, (vol, tod_sin, tod_cos, spread, amihud), strict=True) if not math.isfinite(v)]
+        return KeyError(f"features: {missing} are missing, the context needs {names}")
+    undefined = [n for n in names if not math.isfinite(float(features[n]))]
     if undefined:
-        raise ValueError(f"features: {undefined} are not finite (still warming up?)")
-    raw = (vol * 1e4 / config.vol_scale_bps, tod_sin, tod_cos, spread / config.spread_scale_bps, math.log1p(amihud))
-    return [max(-config.clip, min(config.clip, v)) for v in raw]
+        return ValueError(f"features: {undefined} are not finite (still warming up?)")
+    return LookupError("features: every context feature is present and finite")
 
 
 class ArmPnlTracker:
     """Per-arm EWMA of realised PnL (bps): the "recent arm PnL" part of the context.
 
     An arm that has not traded yet sits at 0, the same as one that broke even: no evidence either way.
+    The EWMAs are kept as a list of floats: each update and each read is on the decision path, and
+    Python float arithmetic is the same IEEE double arithmetic as numpy's, without the per-element boxing.
     """
 
     def __init__(self, arms: Sequence[str], decay: float = DEFAULT_CONTEXT.pnl_decay) -> None:
@@ -139,11 +176,15 @@ class ArmPnlTracker:
         self.arms = tuple(arms)
         self.decay = decay
         self._index = {arm: i for i, arm in enumerate(self.arms)}
-        self._ewma = np.zeros(len(self.arms))
+        self._ewma = [0.0] * len(self.arms)
 
     @property
     def values(self) -> FloatArray:
         """A copy of the per-arm EWMA PnL, in arm order."""
+        return np.array(self._ewma, dtype=np.float64)
+
+    def as_list(self) -> list[float]:
+        """The per-arm EWMA PnL as a fresh list (``build_context`` reads a list without a numpy round trip)."""
         return self._ewma.copy()
 
     def update(self, arm: int | str, pnl_bps: float) -> None:
@@ -153,18 +194,18 @@ class ArmPnlTracker:
         a = self._index[arm] if isinstance(arm, str) else arm
         if not 0 <= a < len(self.arms):
             raise IndexError(f"arm: index {a} out of range for {len(self.arms)} arms")
-        self._ewma[a] = self.decay * self._ewma[a] + (1.0 - self.decay) * pnl_bps
+        self._ewma[a] = self.decay * self._ewma[a] + (1.0 - self.decay) * float(pnl_bps)
 
     def reset(self) -> None:
-        self._ewma.fill(0.0)
+        self._ewma = [0.0] * len(self.arms)
 
     def state_dict(self) -> dict[str, list[float] | list[str]]:
-        return {"arms": list(self.arms), "ewma": self._ewma.tolist()}
+        return {"arms": list(self.arms), "ewma": self._ewma.copy()}
 
     def load_state_dict(self, state: Mapping[str, list[float] | list[str]]) -> None:
         if list(state["arms"]) != list(self.arms):
             raise ValueError(f"state: written for arms {state['arms']}, not {list(self.arms)}")
         ewma = np.asarray(state["ewma"], dtype=np.float64)
-        if ewma.shape != self._ewma.shape or not np.isfinite(ewma).all():
+        if ewma.shape != (len(self.arms),) or not np.isfinite(ewma).all():
             raise ValueError(f"state: ewma must be {len(self.arms)} finite numbers, got {state['ewma']}")
-        self._ewma[:] = ewma
+        self._ewma = ewma.tolist()

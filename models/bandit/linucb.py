@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -123,11 +124,12 @@ class LinUCB:
         self._a_inv = np.empty((k, d, d))
         self._b = np.empty((k, d))
         self._theta = np.empty((k, d))
-        self._counts = np.empty(k, dtype=np.int64)
+        self._counts = [0] * k  # a list: one += per update, cheaper than a numpy element's
         self._arm_range = list(range(k))
         # Scratch buffers of the hot path, allocated once.
         self._scores = np.empty(k)
         self._u = np.empty(d)
+        self._xa = np.empty(d)
         self.reset()
 
     def reset(self) -> None:
@@ -136,7 +138,7 @@ class LinUCB:
         self._a_inv[:] = eye
         self._b.fill(0.0)
         self._theta.fill(0.0)
-        self._counts.fill(0)
+        self._counts = [0] * len(self.arms)
         self._rng = make_rng(self.config.seed)
 
     def scores(self, context: FloatArray) -> FloatArray:
@@ -147,13 +149,20 @@ class LinUCB:
         return scores
 
     def select(self, context: FloatArray, mask: npt.ArrayLike | None = None) -> Choice:
-        """Choose an arm for ``context``; ``mask`` (True = allowed) vetoes arms, and at least one must remain."""
+        """Choose an arm for ``context``; ``mask`` (True = allowed) vetoes arms, and at least one must remain.
+
+        On every decision: the kernel scores every arm, and the mask is applied to the scores as a list, which
+        ranks the allowed arms once for both the greedy arm and ``top_arms``.
+        """
         x = self._vector(context)
-        allowed, candidates = (self._all_allowed, self._arm_range) if mask is None else self._mask(mask)
-        greedy = int(ucb_scores(self._a_inv, self._theta, x, self.config.alpha, allowed, self._scores))
-        if greedy < 0:
+        candidates = self._arm_range if mask is None else self._mask(mask)
+        if ucb_scores(self._a_inv, self._theta, x, self.config.alpha, self._all_allowed, self._scores) < 0:
             raise ValueError("context: the scores are not finite (a NaN or inf in the context?)")
         scores = self._scores.tolist()
+        # Allowed arms best first. sorted() is stable, also with reverse=True, so ties keep the lower index
+        # first: ranked[0] is the highest-scoring allowed arm, lowest index on ties, as the kernel picks it.
+        ranked = sorted(candidates, key=scores.__getitem__, reverse=True)
+        greedy = ranked[0]
         # Fast path for the default guard: it would say yes to every candidate.
         allow_all = type(self.guard) is AllowAll
         explorable = candidates if allow_all else [a for a in candidates if self.guard.allow(self.arms[a])]
@@ -166,15 +175,17 @@ class LinUCB:
             if u < epsilon and explorable:
                 arm = explorable[min(int(u / epsilon * len(explorable)), len(explorable) - 1)]
         propensities = self._propensities(greedy, explorable)
+        # positional: keyword arguments to a NamedTuple cost a dict per call
+        # (arm, name, propensity, propensities, scores, greedy_arm, explored, top_arms)
         return Choice(
-            arm=arm,
-            name=self.arms[arm],
-            propensity=propensities[arm],
-            propensities=propensities,
-            scores=tuple(scores),
-            greedy_arm=greedy,
-            explored=arm != greedy,
-            top_arms=self._top_arms(arm, scores, candidates),
+            arm,
+            self.arms[arm],
+            propensities[arm],
+            propensities,
+            tuple(scores),
+            greedy,
+            arm != greedy,
+            self._top_arms(arm, ranked),
         )
 
     def update(self, arm: int | str, context: FloatArray, reward: float) -> None:
@@ -192,10 +203,17 @@ class LinUCB:
         self._counts[a] += 1
 
     def estimate(self, arm: int | str, context: FloatArray) -> tuple[float, float]:
-        """The arm's ridge estimate ``theta^T x`` and its confidence width ``sqrt(x^T A^-1 x)`` (no copies)."""
+        """The arm's ridge estimate ``theta^T x`` and its confidence width ``sqrt(x^T A^-1 x)`` (no copies).
+
+        Through numpy's BLAS (gemv, then dot) as always: the values must not move by a bit, and a compiled
+        loop would sum in another order. ``np.dot`` into a scratch buffer calls the same BLAS routines as
+        ``x @ A @ x`` and ``theta @ x`` with less dispatch per call.
+        """
         a, x = self._arm_index(arm), self._vector(context)
-        width_sq = float(x @ self._a_inv[a] @ x)
-        return float(self._theta[a] @ x), math.sqrt(width_sq) if width_sq > 0.0 else 0.0
+        xa = self._xa
+        np.dot(x, self._a_inv[a], out=xa)
+        width_sq = float(np.dot(xa, x))
+        return float(np.dot(self._theta[a], x)), math.sqrt(width_sq) if width_sq > 0.0 else 0.0
 
     def a_inv(self, arm: int | str) -> FloatArray:
         """A copy of the arm's ``A^{-1}``."""
@@ -210,7 +228,7 @@ class LinUCB:
     @property
     def counts(self) -> tuple[int, ...]:
         """Updates received per arm."""
-        return tuple(self._counts.tolist())
+        return tuple(self._counts)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything learned, as JSON-serialisable lists, to carry over a model hot-swap."""
@@ -222,7 +240,7 @@ class LinUCB:
             # theta = A^{-1} b is stored too: recomputing it would differ in the last bit from the
             # incrementally kept one, and a hot-swapped bandit should choose exactly as before.
             "theta": self._theta.tolist(),
-            "counts": self._counts.tolist(),
+            "counts": list(self._counts),
             "rng": self._rng.bit_generator.state,
         }
 
@@ -239,7 +257,7 @@ class LinUCB:
         if (arrays["counts"] < 0).any():
             raise ValueError(f"state: counts must be >= 0, got {arrays['counts'].tolist()}")
         self._a_inv[:], self._b[:], self._theta[:] = arrays["a_inv"], arrays["b"], arrays["theta"]
-        self._counts[:] = arrays["counts"]
+        self._counts = arrays["counts"].tolist()
         self._rng.bit_generator.state = dict(state["rng"])
 
     def _vector(self, context: FloatArray) -> FloatArray:
@@ -248,15 +266,19 @@ class LinUCB:
             raise ValueError(f"context: expected shape ({self.config.dim},), got {x.shape}")
         return x
 
-    def _mask(self, mask: npt.ArrayLike) -> tuple[npt.NDArray[np.bool_], list[int]]:
-        """The mask as booleans and the indices of the allowed arms (read from a list: cheaper than numpy's)."""
-        allowed = np.asarray(mask, dtype=np.bool_)
-        if allowed.shape != (len(self.arms),):
-            raise ValueError(f"mask: expected {len(self.arms)} booleans, got shape {allowed.shape}")
-        candidates = [a for a, ok in enumerate(allowed.tolist()) if ok]
+    def _mask(self, mask: npt.ArrayLike) -> list[int]:
+        """The indices of the allowed arms; a list (the engine's) is read by each element's truth value, as
+        numpy's bool conversion reads it, without the round trip through an array."""
+        if isinstance(mask, list) and len(mask) == len(self.arms):
+            candidates = list(compress(self._arm_range, mask))
+        else:
+            allowed = np.asarray(mask, dtype=np.bool_)
+            if allowed.shape != (len(self.arms),):
+                raise ValueError(f"mask: expected {len(self.arms)} booleans, got shape {allowed.shape}")
+            candidates = [a for a, ok in enumerate(allowed.tolist()) if ok]
         if not candidates:
             raise ValueError("mask: every arm is vetoed; the caller must decide what no strategy means")
-        return allowed, candidates
+        return candidates
 
     def _propensities(self, greedy: int, explorable: list[int]) -> tuple[float, ...]:
         epsilon = self.config.exploration_rate
@@ -275,13 +297,14 @@ class LinUCB:
         p[greedy] += 1.0 - epsilon
         return tuple(p)
 
-    def _top_arms(self, arm: int, scores: list[float], candidates: list[int]) -> tuple[int, ...]:
+    def _top_arms(self, arm: int, ranked: list[int]) -> tuple[int, ...]:
+        """``arm``, then the best-scoring other allowed arms (``ranked``: allowed arms best first)."""
         m = self.config.max_concurrent_strategies
         if m == 1:
             return (arm,)
-        # sorted() is stable, also with reverse=True, so ties keep the lower index first.
-        rest = sorted([a for a in candidates if a != arm], key=scores.__getitem__, reverse=True)
-        return (arm, *rest[: m - 1])
+        if ranked[0] == arm:
+            return (arm, *ranked[1:m])
+        return (arm, *[a for a in ranked if a != arm][: m - 1])
 
     def _arm_index(self, arm: int | str) -> int:
         if isinstance(arm, str):

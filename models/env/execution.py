@@ -70,15 +70,21 @@ class ActionInterpreter:
         self.min_trade = min_trade
 
     def interpret(self, action: npt.ArrayLike, position: float) -> Orders:
-        values = action.tolist() if isinstance(action, np.ndarray) else list(np.asarray(action).tolist())
+        # The decision path calls this twice per decision with a plain tuple: it skips the numpy round trip
+        # (np.asarray(...).tolist() cost ~1 us of the ~2); float() below gives the same values either way.
+        if isinstance(action, tuple):
+            values = list(action)
+        else:
+            values = action.tolist() if isinstance(action, np.ndarray) else list(np.asarray(action).tolist())
         if len(values) != 3:
             raise ValueError(f"action: expected [size, entry_factor, exit_factor], got {len(values)} values")
-        if not all(math.isfinite(v) for v in values):
+        size, entry, exit_ = values
+        if not (math.isfinite(size) and math.isfinite(entry) and math.isfinite(exit_)):
             # a diverged policy must surface as an error, not trade as if it had chosen a bound
             raise ValueError(f"action: must be finite, got {values}")
-        target = _clip(float(values[0]), -1.0, 1.0)
-        entry_factor = _clip(float(values[1]), 0.0, 1.0)
-        exit_factor = _clip(float(values[2]), 0.0, 1.0)
+        target = _clip(float(size), -1.0, 1.0)
+        entry_factor = _clip(float(entry), 0.0, 1.0)
+        exit_factor = _clip(float(exit_), 0.0, 1.0)
         exit_qty, entry_qty = self.split(position, target)
         return Orders(target, exit_qty, exit_factor, entry_qty, entry_factor)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from models.env.replay import N_REGIMES, Float32Array, FloatArray, MarketReplay
 from models.features import FEATURE_NAMES
@@ -28,6 +29,7 @@ from models.marketdata.simulator import REGIMES
 
 INVENTORY_NAMES: tuple[str, ...] = ("position", "unrealized_return")
 REGIME_NAMES: tuple[str, ...] = tuple(f"regime_{regime.value}" for regime in REGIMES)
+_FLOAT64 = np.dtype(np.float64)
 
 
 def observation_names(feature_names: tuple[str, ...] = FEATURE_NAMES) -> tuple[str, ...]:
@@ -102,6 +104,9 @@ class ObservationBuilder:
         self.regime_start = self.position_index + len(INVENTORY_NAMES)
         self._center = np.asarray(scaler.center, dtype=np.float64)
         self._scale = np.asarray(scaler.scale, dtype=np.float64)
+        self._n_features = len(feature_names)
+        # compile (or load numba's on-disk cache) now rather than on the first live decision
+        self.build(np.zeros(self._n_features), position=0.0, entry_price=0.0, close=0.0, regime=-1)
 
     @property
     def dim(self) -> int:
@@ -146,6 +151,26 @@ class ObservationBuilder:
         """
         if not -1.0 <= position <= 1.0:
             raise ValueError(f"position: must lie in [-1, 1], got {position}")
+        unrealized = self.unrealized_return(position, entry_price, close)
+        if (
+            type(features) is np.ndarray
+            and features.dtype is _FLOAT64
+            and features.shape == (self._n_features,)
+            and (regime is None or type(regime) is int)
+        ):
+            # The decision path's call: one compiled kernel instead of about ten numpy calls.
+            code = -1 if regime is None else _regime_code(regime)
+            live: Float32Array = _live_observation(
+                features,
+                self._center,
+                self._scale,
+                float(self.clip),
+                float(position),
+                float(unrealized),
+                code,
+                self.dim,
+            )
+            return live
         obs = np.zeros(self.dim, dtype=np.float32)
         # ``scaler.transform``'s operations in its order on one row, without its temporaries: bit-identical.
         scaled = np.subtract(features, self._center, dtype=np.float64)
@@ -154,18 +179,57 @@ class ObservationBuilder:
         np.clip(scaled, -self.clip, self.clip, out=scaled)
         obs[: self.position_index] = scaled
         obs[self.position_index] = position
-        obs[self.unrealized_index] = self.unrealized_return(position, entry_price, close)
+        obs[self.unrealized_index] = unrealized
         if regime is not None:
             obs[self.regime_start :] = _regime_vector(regime)
         return obs
 
 
+@njit(cache=True)
+def _live_observation(
+    features: FloatArray,
+    center: FloatArray,
+    scale: FloatArray,
+    clip: float,
+    position: float,
+    unrealized: float,
+    regime: int,
+    dim: int,
+) -> Float32Array:
+    """``build``'s vector in one call: ``scaler.transform``'s steps per entry, in its order, so bit-identical.
+
+    ``(x - center) / scale`` in float64, NaN -> 0, clipped (the branches are ``np.clip`` on a non-NaN value,
+    signed zeros included), rounded to float32; then position, unrealized return and the one-hot at
+    ``regime`` (none for -1). The caller checks ``len(features)`` (numba does not bounds-check).
+    """
+    obs = np.zeros(dim, dtype=np.float32)
+    n = center.shape[0]
+    for i in range(n):
+        v = (features[i] - center[i]) / scale[i]
+        if v != v:
+            v = 0.0
+        elif v < -clip:
+            v = -clip
+        elif v > clip:
+            v = clip
+        obs[i] = v
+    obs[n] = position
+    obs[n + 1] = unrealized
+    if regime >= 0:
+        obs[n + 2 + regime] = 1.0
+    return obs
+
+
+def _regime_code(code: int) -> int:
+    if not -1 <= code < N_REGIMES:
+        raise ValueError(f"regime: code must lie in [-1, {N_REGIMES - 1}], got {code}")
+    return code
+
+
 def _regime_vector(regime: npt.ArrayLike) -> Float32Array:
     values = np.asarray(regime)
     if values.ndim == 0:
-        code = int(values)
-        if not -1 <= code < N_REGIMES:
-            raise ValueError(f"regime: code must lie in [-1, {N_REGIMES - 1}], got {code}")
+        code = _regime_code(int(values))
         vector = np.zeros(N_REGIMES, dtype=np.float32)
         if code >= 0:
             vector[code] = 1.0

@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 CLIP_Z = 6.0
 """Standardised inputs are winsorised at +-6 sd, in training and inference alike, so the quadratic
 terms cannot extrapolate wildly on data far outside the training range (a flash crash, a new venue)."""
+_CLIP_HIGH, _CLIP_LOW = CLIP_Z, -CLIP_Z
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -127,20 +128,20 @@ class SoftmaxWeights:
 
         The standardisation is elementwise, so plain floats give the same IEEE results as the numpy form
         (subtract, multiply, NaN -> 0, clip) for a fraction of its per-call cost; only the products stay numpy.
+        Hot path: the clip is two comparisons inline (``max(-c, min(v, c))`` without the calls).
         """
-        z = np.array(
-            [
-                0.0 if v != v else max(-CLIP_Z, min(v, CLIP_Z))
-                for v in ((x - m) * s for x, m, s in zip(row, self._mean_list, self._inv_scale_list, strict=True))
-            ]
-        )
-        return self._softmax(z)
+        z = []
+        for x, m, s in zip(row, self._mean_list, self._inv_scale_list, strict=True):
+            v = (x - m) * s
+            z.append(_CLIP_HIGH if v > _CLIP_HIGH else _CLIP_LOW if v < _CLIP_LOW else v if v == v else 0.0)
+        return self._softmax(np.array(z))
 
     def _softmax(self, z: FloatArray) -> list[float]:
         rows = (self._rows @ z + self._rows_const).reshape(len(REGIMES), -1)
         logits = (rows[:, 1:] @ z + rows[:, 0]).tolist()
         top = max(logits)
-        weights = [math.exp(v - top) for v in logits]
+        exp = math.exp
+        weights = [exp(v - top) for v in logits]
         total = sum(weights)
         return [v / total for v in weights]
 

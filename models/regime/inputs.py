@@ -39,7 +39,10 @@ VOLUME_HALFLIVES = (10.0, 30.0)
 SPREAD_HALFLIFE = 3.0
 RETURN_HORIZONS = (5, 15, 60)
 _ROOT_HORIZONS = tuple(math.sqrt(k) for k in RETURN_HORIZONS)
+_ROOT_5, _ROOT_15, _ROOT_60 = _ROOT_HORIZONS
 _PARKINSON = 1.0 / (4.0 * math.log(2.0))
+_NAN = math.nan
+_INF = math.inf
 
 CORE_INPUTS: tuple[str, ...] = (
     *(f"ret_z_{k}" for k in RETURN_HORIZONS),
@@ -62,6 +65,7 @@ _USED: tuple[str, ...] = (
 )
 _INDEX = tuple(_F[name] for name in _USED)
 _pick = itemgetter(*_INDEX)
+_FEATURE_SHAPE = (len(FEATURE_NAMES),)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -168,12 +172,17 @@ def regime_inputs(events: pd.DataFrame, features: pd.DataFrame, spec: InputSpec)
     return _assemble(f, means, spec)
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator > 0.0 else math.nan
-
-
 def _log(x: float) -> float:
     return math.log(x) if x > 0.0 else math.nan
+
+
+def _log_of_ratio(numerator: float, denominator: float) -> float:
+    """log(numerator / denominator), NaN unless the denominator and the ratio are > 0 (five per event)."""
+    if denominator > 0.0:
+        ratio = numerator / denominator
+        if ratio > 0.0:
+            return math.log(ratio)
+    return math.nan
 
 
 class InputState:
@@ -190,17 +199,22 @@ class InputState:
         self._weights = [0.0] * len(self._decay)
 
     def _fold(self, terms: tuple[float, ...]) -> list[float]:
-        """One EWMA step per term (a NaN term only decays the old weights); returns the means."""
-        sums, weights, means = [], [], []
-        for term, decay, s, w in zip(terms, self._decay, self._sums, self._weights, strict=True):
+        """One EWMA step per term (a NaN term only decays the old weights); returns the means.
+
+        Hot path: the state lists are updated in place (no per-event lists of sums and weights).
+        """
+        sums, weights, decays = self._sums, self._weights, self._decay
+        means = [_NAN] * len(sums)
+        for i in range(len(sums)):  # one term per EWMA, ``InputSpec.halflives`` order
+            term, decay = terms[i], decays[i]
             if term == term:
-                s, w = s * decay + term, w * decay + 1.0
+                s = sums[i] = sums[i] * decay + term
+                w = weights[i] = weights[i] * decay + 1.0
             else:
-                s, w = s * decay, w * decay
-            sums.append(s)
-            weights.append(w)
-            means.append(s / w if w > 0.0 else math.nan)
-        self._sums, self._weights = sums, weights
+                s = sums[i] = sums[i] * decay
+                w = weights[i] = weights[i] * decay
+            if w > 0.0:
+                means[i] = s / w
         return means
 
     def update(self, features: FloatArray, *, high: float, low: float, volume: float) -> FloatArray:
@@ -213,33 +227,46 @@ class InputState:
         ``high`` and ``low`` are the event's range (the close for a quote or trade event, as
         ``events_frame`` sets them); ``volume`` NaN counts as 0, as in the feature engine.
         """
-        if features.shape != (len(FEATURE_NAMES),):
+        if features.shape != _FEATURE_SHAPE:
             raise ValueError(f"features: expected shape ({len(FEATURE_NAMES)},), got {features.shape}")
-        if not (low > 0.0 and high >= low and high < math.inf):
+        if not (low > 0.0 and high >= low and high < _INF):
             raise ValueError(f"high/low: need high >= low > 0, got high={high!r}, low={low!r}")
         f = _pick(features.tolist())
         spread = f[10]
-        if self.spec.use_quotes and not spread > 0.0:
+        use_quotes = self.spec.use_quotes
+        if use_quotes and not spread > 0.0:
             raise _quote_error("event", spread)
         volume = 0.0 if volume != volume else volume
         range_var = math.log(high / low) ** 2 * _PARKINSON
         m = self._fold((f[0] * f[0], range_var, range_var, range_var, volume, volume, volume, spread, spread))
         sigma = math.sqrt(m[0])
+        # Hot path: a defined baseline (sigma > 0, every event past the first return) makes each input
+        # scaled by it a plain division; without one (0 or NaN) those inputs are undefined (NaN).
+        if sigma > 0.0:
+            ret_5, ret_15, ret_60 = f[1] / (sigma * _ROOT_5), f[2] / (sigma * _ROOT_15), f[3] / (sigma * _ROOT_60)
+            rvol, cross, drawdown = _log(f[4] / sigma), f[5] / sigma, f[9] / sigma
+        else:
+            ret_5 = ret_15 = ret_60 = rvol = cross = drawdown = _NAN
         row = [
-            _ratio(f[1], sigma * _ROOT_HORIZONS[0]),
-            _ratio(f[2], sigma * _ROOT_HORIZONS[1]),
-            _ratio(f[3], sigma * _ROOT_HORIZONS[2]),
-            _log(_ratio(f[4], sigma)),
-            _ratio(f[5], sigma),
+            ret_5,
+            ret_15,
+            ret_60,
+            rvol,
+            cross,
             (f[6] - 50.0) / 50.0,
             f[7],
             _log(f[8]),
-            _ratio(f[9], sigma),
-            0.5 * _log(_ratio(m[1], m[3])),
-            0.5 * _log(_ratio(m[2], m[3])),
-            _log(_ratio(m[4], m[6])),
-            _log(_ratio(m[5], m[6])),
+            drawdown,
+            0.5 * _log_of_ratio(m[1], m[3]),
+            0.5 * _log_of_ratio(m[2], m[3]),
+            _log_of_ratio(m[4], m[6]),
+            _log_of_ratio(m[5], m[6]),
         ]
-        if self.spec.use_quotes:
-            row += [f[11], _log(_ratio(m[7], m[8]))]
-        return [v if math.isfinite(v) else math.nan for v in row]
+        if use_quotes:
+            row += [f[11], _log_of_ratio(m[7], m[8])]
+        # Hot path: a finite sum means every input is finite (an inf or NaN makes it inf or NaN), so the
+        # per-input pass that turns non-finite values into NaN runs only when the sum is not finite.
+        total = sum(row)
+        if total - total == 0.0:
+            return row
+        return [v if math.isfinite(v) else _NAN for v in row]

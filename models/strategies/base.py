@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Protocol, runtime_checkable
 
 JSONScalar = float | int | bool | str | None
@@ -34,9 +35,11 @@ class Quotes:
 
     def __post_init__(self) -> None:
         bid, ask = self.bid_offset_bps, self.ask_offset_bps
-        for field, value in (("bid_offset_bps", bid), ("ask_offset_bps", ask)):
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"{field}: must be finite, got {value}")
+        # per quote on the hot path: two plain checks rather than a loop over (name, value) pairs
+        if bid is not None and not math.isfinite(bid):
+            raise ValueError(f"bid_offset_bps: must be finite, got {bid}")
+        if ask is not None and not math.isfinite(ask):
+            raise ValueError(f"ask_offset_bps: must be finite, got {ask}")
         if bid is not None and ask is not None and bid >= ask:
             raise ValueError(f"bid_offset_bps: {bid} must lie below ask_offset_bps {ask}")
 
@@ -65,9 +68,11 @@ class Signal:
     quotes: Quotes | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.target_position) and -1.0 <= self.target_position <= 1.0):
-            raise ValueError(f"target_position: must lie in [-1, 1], got {self.target_position}")
-        if not self.active and (self.target_position != 0.0 or self.quotes is not None):
+        target = self.target_position
+        # the range check alone rejects NaN and +-inf (every comparison with NaN is false)
+        if not -1.0 <= target <= 1.0:
+            raise ValueError(f"target_position: must lie in [-1, 1], got {target}")
+        if not self.active and (target != 0.0 or self.quotes is not None):
             raise ValueError("target_position: an inactive signal targets 0 and carries no quotes")
         if not self.reason:
             raise ValueError("reason: every signal says why it is what it is")
@@ -104,6 +109,24 @@ def inactive(strategy: str, reason: str) -> Signal:
     return Signal(strategy=strategy, target_position=0.0, active=False, reason=reason)
 
 
+_CACHED_REASONS = 64
+"""Inactive signals kept per strategy and reason: enough for every warm-up pattern, bounded whatever the data."""
+
+
+def cached_inactive(cache: dict[str, Signal], strategy: str, reason: str) -> Signal:
+    """``inactive(strategy, reason)``, built once per reason and reused (a ``Signal`` is immutable).
+
+    A strategy that cannot act usually says the same thing tick after tick (warming up, no book), so
+    the hot path skips rebuilding the signal; ``cache`` is the strategy's own, capped at ``_CACHED_REASONS``.
+    """
+    signal = cache.get(reason)
+    if signal is None:
+        signal = inactive(strategy, reason)
+        if len(cache) < _CACHED_REASONS:
+            cache[reason] = signal
+    return signal
+
+
 def read(features: Mapping[str, float], strategy: str, *names: str) -> tuple[tuple[float, ...], str | None]:
     """The named features, and a warm-up reason when any is NaN (``None`` when all are defined).
 
@@ -113,12 +136,59 @@ def read(features: Mapping[str, float], strategy: str, *names: str) -> tuple[tup
     try:
         values = tuple([float(features[n]) for n in names])
     except KeyError:
-        missing = [n for n in names if n not in features]
-        raise KeyError(f"{strategy}: features {missing} are missing from the feature mapping") from None
+        raise _missing(features, strategy, names) from None
+    return values, _warm_reason(names, values)
+
+
+def _missing(features: Mapping[str, float], strategy: str, names: tuple[str, ...]) -> KeyError:
+    missing = [n for n in names if n not in features]
+    return KeyError(f"{strategy}: features {missing} are missing from the feature mapping")
+
+
+def _warm_reason(names: tuple[str, ...], values: tuple[float, ...]) -> str | None:
     if all(v == v for v in values):
-        return values, None
+        return None
     undefined = [n for n, v in zip(names, values, strict=True) if math.isnan(v)]
-    return values, f"warming up: {', '.join(undefined)} undefined"
+    return f"warming up: {', '.join(undefined)} undefined"
+
+
+class FeatureReader:
+    """``read`` of one strategy's fixed feature names, prepared once: the per-tick hot path.
+
+    One ``itemgetter`` call fetches every name, one ``sum`` tells whether any value may be NaN (a NaN,
+    or +inf with -inf, makes it NaN; only then are the values looked at one by one), and the inactive
+    warm-up signal is built once per set of undefined names and reused after (a ``Signal`` is immutable;
+    at most 2 ** len(names) of them).
+    """
+
+    __slots__ = ("_get", "_single", "_warm", "names", "strategy")
+
+    def __init__(self, strategy: str, *names: str) -> None:
+        if not names:
+            raise ValueError(f"{strategy}: a feature reader needs at least one name")
+        self.strategy = strategy
+        self.names = names
+        self._get = itemgetter(*names)
+        self._single = len(names) == 1
+        self._warm: dict[tuple[bool, ...], Signal | None] = {}
+
+    def __call__(self, features: Mapping[str, float]) -> tuple[tuple[float, ...], Signal | None]:
+        """The named features, and the inactive warm-up signal when any is NaN (``None`` when all are defined)."""
+        try:
+            got = self._get(features)
+        except KeyError:
+            raise _missing(features, self.strategy, self.names) from None
+        values = (float(got),) if self._single else tuple(map(float, got))
+        total = sum(values)
+        if total == total:
+            return values, None
+        # the reason depends only on which names are NaN: one signal (or None, for +inf with -inf) per pattern
+        pattern = tuple(map(math.isnan, values))
+        warm = self._warm
+        if pattern not in warm:
+            reason = _warm_reason(self.names, values)
+            warm[pattern] = None if reason is None else inactive(self.strategy, reason)
+        return values, warm[pattern]
 
 
 def hysteresis_side(side: int, strength: float, entry: float, exit_: float) -> int:

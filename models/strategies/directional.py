@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from models.strategies.base import (
+    FeatureReader,
     JSONScalar,
     Signal,
     StateDict,
@@ -21,7 +22,6 @@ from models.strategies.base import (
     check_state,
     hysteresis_side,
     inactive,
-    read,
     state_int,
 )
 
@@ -36,8 +36,13 @@ def _check_bands(owner: str, entry_z: float, exit_z: float, full_z: float) -> No
         raise ValueError(f"{owner}.full_z: must be >= entry_z={entry_z}, got {full_z}")
 
 
-def _side_word(side: int) -> str:
-    return {1: "long", -1: "short", 0: "flat"}[side]
+_SIDE_WORDS = {1: "long", -1: "short", 0: "flat"}
+"""The held side as a reason names it."""
+
+
+def _bands_text(entry_z: float, exit_z: float) -> str:
+    """The thresholds as every band signal's reason quotes them, formatted once per config."""
+    return f"(enter {entry_z}, exit {exit_z})"
 
 
 class _Named(Protocol):
@@ -54,6 +59,8 @@ class _HeldSide(Generic[ConfigT]):
     def __init__(self, config: ConfigT) -> None:
         self.config = config
         self.side = 0
+        self._prepared_for: ConfigT | None = None
+        """The config the per-config constants of the hot path were computed from (``_prepare``)."""
 
     @property
     def name(self) -> str:
@@ -100,15 +107,25 @@ class Momentum(_HeldSide[MomentumConfig]):
 
     def __init__(self, config: MomentumConfig | None = None) -> None:
         super().__init__(config or MomentumConfig())
+        self._prepare(self.config)
+
+    def _prepare(self, c: MomentumConfig) -> None:
+        """Compute once per config what every tick needs (rebuilt if ``config`` is replaced)."""
+        self._read = FeatureReader(c.name, c.return_feature, c.vol_feature, c.trend_feature)
+        self._root_horizon = math.sqrt(c.horizon)
+        self._bands = _bands_text(c.entry_z, c.exit_z)
+        self._prepared_for = c
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
-        (ret, vol, trend), warm = read(features, c.name, c.return_feature, c.vol_feature, c.trend_feature)
-        if warm:
-            return inactive(c.name, warm)
+        if c is not self._prepared_for:
+            self._prepare(c)
+        (ret, vol, trend), warm = self._read(features)
+        if warm is not None:
+            return warm
         if vol <= 0.0:
             return inactive(c.name, f"{c.vol_feature} is 0: no volatility to scale the return by")
-        z = ret / (vol * math.sqrt(c.horizon))
+        z = ret / (vol * self._root_horizon)
         side = hysteresis_side(self.side, z, c.entry_z, c.exit_z)
         unconfirmed = side not in (0, self.side) and side * trend <= 0.0
         if unconfirmed:
@@ -116,7 +133,7 @@ class Momentum(_HeldSide[MomentumConfig]):
         self.side = side
         target = side * min(1.0, abs(z) / c.full_z)
         why = f"; {c.trend_feature}={trend:+.4g} does not confirm" if unconfirmed else ""
-        reason = f"{_side_word(side)}: {c.return_feature} is {z:+.3f} sigma (enter {c.entry_z}, exit {c.exit_z}){why}"
+        reason = f"{_SIDE_WORDS[side]}: {c.return_feature} is {z:+.3f} sigma {self._bands}{why}"
         return Signal(strategy=c.name, target_position=target, active=True, reason=reason)
 
 
@@ -141,16 +158,25 @@ class MeanReversion(_HeldSide[MeanReversionConfig]):
 
     def __init__(self, config: MeanReversionConfig | None = None) -> None:
         super().__init__(config or MeanReversionConfig())
+        self._prepare(self.config)
+
+    def _prepare(self, c: MeanReversionConfig) -> None:
+        """Compute once per config what every tick needs (rebuilt if ``config`` is replaced)."""
+        self._read = FeatureReader(c.name, c.zscore_feature)
+        self._bands = _bands_text(c.entry_z, c.exit_z)
+        self._prepared_for = c
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
-        (z,), warm = read(features, c.name, c.zscore_feature)
-        if warm:
-            return inactive(c.name, warm)
+        if c is not self._prepared_for:
+            self._prepare(c)
+        (z,), warm = self._read(features)
+        if warm is not None:
+            return warm
         # The strength of a contrarian signal is minus the z-score: stretched up means short.
         self.side = hysteresis_side(self.side, -z, c.entry_z, c.exit_z)
         target = self.side * min(1.0, abs(z) / c.full_z)
-        reason = f"{_side_word(self.side)}: {c.zscore_feature}={z:+.3f} (enter {c.entry_z}, exit {c.exit_z})"
+        reason = f"{_SIDE_WORDS[self.side]}: {c.zscore_feature}={z:+.3f} {self._bands}"
         return Signal(strategy=c.name, target_position=target, active=True, reason=reason)
 
 
@@ -195,6 +221,14 @@ class VolatilityBreakout:
         self.config = config or VolatilityBreakoutConfig()
         self.side = 0
         self.remaining = 0
+        self._prepare(self.config)
+
+    def _prepare(self, c: VolatilityBreakoutConfig) -> None:
+        """Compute once per config what every tick needs (rebuilt if ``config`` is replaced)."""
+        names = (c.return_feature, c.fast_vol_feature, c.slow_vol_feature, c.volume_feature)
+        self._read = FeatureReader(c.name, *names)
+        self._root_horizon = math.sqrt(c.horizon)
+        self._prepared_for = c
 
     @property
     def name(self) -> str:
@@ -202,20 +236,21 @@ class VolatilityBreakout:
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
-        names = (c.return_feature, c.fast_vol_feature, c.slow_vol_feature, c.volume_feature)
-        (ret, fast, slow, volume), warm = read(features, c.name, *names)
-        if warm:
-            return inactive(c.name, warm)
+        if c is not self._prepared_for:
+            self._prepare(c)
+        (ret, fast, slow, volume), warm = self._read(features)
+        if warm is not None:
+            return warm
         if slow <= 0.0:
             return inactive(c.name, f"{c.slow_vol_feature} is 0: no volatility to measure a breakout against")
-        z = ret / (slow * math.sqrt(c.horizon))
+        z = ret / (slow * self._root_horizon)
         expansion = fast / slow
         if abs(z) >= c.breakout_z and expansion >= c.vol_expansion and volume >= c.min_volume_ratio:
             self.side, self.remaining = (1 if z > 0 else -1), c.hold_events - 1
-            what = f"breakout {_side_word(self.side)}"
+            what = f"breakout {_SIDE_WORDS[self.side]}"
         elif self.remaining > 0:
             self.remaining -= 1
-            what = f"holding {_side_word(self.side)}, {self.remaining} more events"
+            what = f"holding {_SIDE_WORDS[self.side]}, {self.remaining} more events"
         else:
             self.side = 0
             what = "flat, no breakout"

@@ -21,15 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.strategies.base import (
+    FeatureReader,
     JSONScalar,
     Quotes,
     Signal,
     StateDict,
+    cached_inactive,
     check_name,
     check_positive,
     check_state,
-    inactive,
-    read,
     state_float,
 )
 
@@ -81,6 +81,15 @@ class MarketMaking:
     def __init__(self, config: MarketMakingConfig | None = None) -> None:
         self.config = config or MarketMakingConfig()
         self.inventory = 0.0
+        self._prepare(self.config)
+
+    def _prepare(self, c: MarketMakingConfig) -> None:
+        """Compute once per config what every tick needs (rebuilt if ``config`` is replaced)."""
+        self._read = FeatureReader(c.name, c.microprice_feature, c.spread_feature, c.vol_feature)
+        self._fill_spread = (2.0 / c.risk_aversion) * math.log1p(c.risk_aversion / c.fill_decay)
+        """The inventory-free part of the total spread, ``(2 / gamma) ln(1 + gamma / k)``."""
+        self._inactive: dict[str, Signal] = {}
+        self._prepared_for = c
 
     @property
     def name(self) -> str:
@@ -94,12 +103,14 @@ class MarketMaking:
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
-        names = (c.microprice_feature, c.spread_feature, c.vol_feature)
-        (micro, spread, vol), warm = read(features, c.name, *names)
-        if warm:
-            return inactive(c.name, warm)
+        if c is not self._prepared_for:
+            self._prepare(c)
+        (micro, spread, vol), warm = self._read(features)
+        if warm is not None:
+            return warm
         if spread <= 0.0:
-            return inactive(c.name, f"{c.spread_feature} is {spread:g}: no two-sided book to quote into")
+            reason = f"{c.spread_feature} is {spread:g}: no two-sided book to quote into"
+            return cached_inactive(self._inactive, c.name, reason)
         reservation, half = self.reservation_and_half_spread(micro, vol * 1e4)
         q = self.inventory
         bid = reservation - half if q < c.max_inventory else None
@@ -112,9 +123,11 @@ class MarketMaking:
     def reservation_and_half_spread(self, microprice_bps: float, sigma_bps: float) -> tuple[float, float]:
         """Avellaneda-Stoikov reservation price and half-spread, in bps of the mid, at the current inventory."""
         c = self.config
+        if c is not self._prepared_for:
+            self._prepare(c)
         inventory_risk = c.risk_aversion * sigma_bps**2 * c.horizon_events
         reservation = microprice_bps - self.inventory * inventory_risk
-        spread = inventory_risk + (2.0 / c.risk_aversion) * math.log1p(c.risk_aversion / c.fill_decay)
+        spread = inventory_risk + self._fill_spread
         return reservation, max(c.min_half_spread_bps, spread / 2.0)
 
     def reset(self) -> None:

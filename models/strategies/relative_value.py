@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.strategies.base import (
+    FeatureReader,
     JSONScalar,
     Signal,
     StateDict,
@@ -18,11 +19,13 @@ from models.strategies.base import (
     check_state,
     hysteresis_side,
     inactive,
-    read,
     state_int,
 )
 
 _SIDES = range(-1, 2)
+_SPREAD_WORDS = {1: "long spread", -1: "short spread", 0: "flat"}
+_NO_QUOTES = (math.nan,) * 4
+"""The value of each of the four venue quote keys absent from the mapping."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -62,6 +65,12 @@ class Pairs:
         self.config = config or PairsConfig()
         self.side = 0
         self.stopped = False
+        self._prepare(self.config)
+
+    def _prepare(self, c: PairsConfig) -> None:
+        """Compute once per config what every tick needs (rebuilt if ``config`` is replaced)."""
+        self._read = FeatureReader(c.name, c.spread_z_feature, c.corr_feature)
+        self._prepared_for = c
 
     @property
     def name(self) -> str:
@@ -69,9 +78,11 @@ class Pairs:
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
-        (z, corr), warm = read(features, c.name, c.spread_z_feature, c.corr_feature)
-        if warm:
-            return inactive(c.name, warm)
+        if c is not self._prepared_for:
+            self._prepare(c)
+        (z, corr), warm = self._read(features)
+        if warm is not None:
+            return warm
         if self.side != 0 and (abs(z) >= c.stop_z or corr < c.min_corr):
             self.side, self.stopped = 0, True
             what = "stopped out: " + ("spread diverged" if abs(z) >= c.stop_z else "correlation broke down")
@@ -91,7 +102,7 @@ class Pairs:
             self.side = 0
             return "no entry: correlation too low or spread beyond the stop"
         self.side = side
-        return {1: "long spread", -1: "short spread", 0: "flat"}[side]
+        return _SPREAD_WORDS[side]
 
     def reset(self) -> None:
         self.side, self.stopped = 0, False
@@ -163,6 +174,15 @@ class CrossVenueArbitrage:
         self.config = config or CrossVenueArbitrageConfig()
         self.pending = 0
         self.streak = 0
+        self._prepare(self.config)
+
+    def _prepare(self, c: CrossVenueArbitrageConfig) -> None:
+        """Compute once per config what every tick needs (rebuilt if ``config`` is replaced)."""
+        self._keys = c.quote_keys
+        self._costs_text = f"{c.costs_bps:g}"
+        self._absent: dict[tuple[bool, ...], Signal] = {}
+        """The inactive signal per set of absent quote keys (at most 15), built once and reused."""
+        self._prepared_for = c
 
     @property
     def name(self) -> str:
@@ -170,11 +190,19 @@ class CrossVenueArbitrage:
 
     def on_features(self, features: Mapping[str, float]) -> Signal:
         c = self.config
-        absent = [k for k in c.quote_keys if math.isnan(float(features.get(k, math.nan)))]
-        if absent:
-            self.reset()
-            return inactive(c.name, f"needs quotes from both venues {c.venues}; missing {absent}")
-        bid_a, ask_a, bid_b, ask_b = (float(features[k]) for k in c.quote_keys)
+        if c is not self._prepared_for:
+            self._prepare(c)
+        keys = self._keys
+        # Hot path: the four quotes in C calls (``features.get(key, nan)``); their sum is NaN only
+        # when one is NaN or absent (or +inf meets -inf), and only then are they looked at one by one.
+        quotes = tuple(map(float, map(features.get, keys, _NO_QUOTES)))
+        total = sum(quotes)
+        if total != total:
+            undefined = tuple(map(math.isnan, quotes))
+            if True in undefined:
+                self.reset()
+                return self._missing(undefined)
+        bid_a, ask_a, bid_b, ask_b = quotes
         if min(bid_a, bid_b) <= 0.0 or bid_a > ask_a or bid_b > ask_b:
             self.reset()
             return inactive(c.name, f"invalid venue quotes {bid_a}/{ask_a} and {bid_b}/{ask_b}")
@@ -188,14 +216,25 @@ class CrossVenueArbitrage:
         target = side * min(1.0, edge / c.full_edge_bps) if trading else 0.0
         what = "trading" if trading else f"no trade ({self.streak}/{c.confirm_events} events of edge)"
         long_leg = c.venues[0] if side > 0 else c.venues[1]
-        reason = f"{what}: net edge {edge:+.3f} bps after {c.costs_bps:g} bps costs buying on {long_leg}"
+        reason = f"{what}: net edge {edge:+.3f} bps after {self._costs_text} bps costs buying on {long_leg}"
         return Signal(strategy=c.name, target_position=target, active=True, reason=reason)
+
+    def _missing(self, undefined: tuple[bool, ...]) -> Signal:
+        """The inactive signal naming the absent quotes (``undefined``: per quote key), built once per set of them."""
+        signal = self._absent.get(undefined)
+        if signal is None:
+            c = self.config
+            absent = [k for k, missing in zip(self._keys, undefined, strict=True) if missing]
+            reason = f"needs quotes from both venues {c.venues}; missing {absent}"
+            signal = self._absent[undefined] = inactive(c.name, reason)
+        return signal
 
     def net_edge_bps(self, bid_a: float, ask_a: float, bid_b: float, ask_b: float) -> tuple[int, float]:
         """The better direction (+1: buy on A at its ask, sell on B at its bid) and its edge net of costs."""
         mid = (bid_a + ask_a + bid_b + ask_b) / 4.0
-        edge_long_a = (bid_b - ask_a) / mid * 1e4 - self.config.costs_bps
-        edge_long_b = (bid_a - ask_b) / mid * 1e4 - self.config.costs_bps
+        costs = self.config.costs_bps
+        edge_long_a = (bid_b - ask_a) / mid * 1e4 - costs
+        edge_long_b = (bid_a - ask_b) / mid * 1e4 - costs
         return (1, edge_long_a) if edge_long_a >= edge_long_b else (-1, edge_long_b)
 
     def reset(self) -> None:

@@ -121,29 +121,31 @@ class _SymbolState:
 
     def push(self, event: MarketEvent, lateness_ns: int, horizon_ns: int, ready: list[MarketEvent]) -> str | None:
         """Buffer ``event`` and move what the watermark passed to ``ready``; a verdict when it is refused."""
+        # Once per event on the decision path: the state's containers are read into locals once.
         ts = event.timestamp_ns
         key = (ts, event.event_id)
-        last = self.last_key
+        last, seen = self.last_key, self.seen
         if last is not None and key <= last:
-            return _DUPLICATE if key == last or key in self.seen else Reason.LATE
-        if key in self.seen:
+            return _DUPLICATE if key == last or key in seen else Reason.LATE
+        if key in seen:
             return _DUPLICATE
-        self.seen.add(key)
-        if self.max_ts is None or ts > self.max_ts:
-            self.max_ts = ts
-        watermark = self.max_ts - lateness_ns
+        seen.add(key)
+        max_ts = self.max_ts
+        if max_ts is None or ts > max_ts:
+            max_ts = self.max_ts = ts
+        watermark = max_ts - lateness_ns
+        recent = self.recent
         if not self.heap and ts <= watermark:
             # In-order fast path: nothing is buffered and this key exceeds the last released one.
             self.last_key = key
-            self.recent.append(key)
+            recent.append(key)
             ready.append(event)
         else:
             heapq.heappush(self.heap, (ts, key[1], event))
             self.release(watermark, ready)
-        cutoff = self.max_ts - horizon_ns
-        recent = self.recent
+        cutoff = max_ts - horizon_ns
         while recent and recent[0][0] < cutoff:
-            self.seen.discard(recent.popleft())
+            seen.discard(recent.popleft())
         return None
 
     def release(self, watermark: int | None, ready: list[MarketEvent]) -> None:
@@ -276,7 +278,7 @@ class KeyedProcessor:
         vector = state.engine.update(
             e.timestamp_ns, e.close, e.high, e.low, e.volume, e.bid, e.ask, e.bid_size, e.ask_size
         )
-        vector.flags.writeable = False
+        vector.setflags(write=False)  # what ``flags.writeable = False`` does, without building a flags object
         return [FeatureRow(symbol, e.timestamp_ns, e.event_id, vector)]
 
     def flush(self) -> list[FeatureRow]:

@@ -124,35 +124,40 @@ class PaperBroker:
 
     def on_event(self, symbol: str, tick: Tick) -> StepResult:
         """Work the symbol's order against ``tick``, then mark the position to its close."""
+        # The hot path (every event, every role): the legs unpacked once into locals, the day rolled only when due.
         book = self._books.get(symbol)
+        close = tick.close
         if book is None:
-            unit = self.config.max_notional / tick.close
+            unit = self.config.max_notional / close
             book = self._books[symbol] = _Book(unit_qty=unit, notional=self.config.max_notional)
-        self._roll_day(tick.timestamp_ns)
-        p0, working = book.position, book.working
+        if tick.timestamp_ns // _DAY_NS > self._day:
+            self._roll_day(tick.timestamp_ns)
+        p0, working, last_close = book.position, book.working, book.last_close
         book.working = None
-        if book.last_close != book.last_close:
-            book.last_close = tick.close
+        if last_close != last_close:
+            book.last_close = close
             return StepResult(p0, 0.0, 0.0, 0.0, 0.0)
         # Without a working order the position is still marked: a held position's PnL counts (daily loss limit).
         exit_leg = entry_leg = NO_FILL
-        mid = tick.close
+        mid = close
         if working is not None:
             orders, bid, ask, volatility = working
             low, high = _range(tick)
             exit_leg = self.execution.fill(orders.exit_qty, orders.exit_factor, bid, ask, low, high, volatility)
             entry_leg = self.execution.fill(orders.entry_qty, orders.entry_factor, bid, ask, low, high, volatility)
             mid = 0.5 * (bid + ask)
-        traded = exit_leg.qty + entry_leg.qty
-        pnl = (p0 * (tick.close - book.last_close) + traded * (tick.close - mid)) * book.unit_qty
-        exit_cost = exit_leg.qty * (exit_leg.price - mid) + exit_leg.fee
-        cost = (exit_cost + entry_leg.qty * (entry_leg.price - mid) + entry_leg.fee) * book.unit_qty
+        exit_qty, _, exit_price, exit_fee = exit_leg
+        entry_qty, _, entry_price, entry_fee = entry_leg
+        unit = book.unit_qty
+        traded = exit_qty + entry_qty
+        pnl = (p0 * (close - last_close) + traded * (close - mid)) * unit
+        cost = (exit_qty * (exit_price - mid) + exit_fee + entry_qty * (entry_price - mid) + entry_fee) * unit
         p1 = max(-1.0, min(1.0, p0 + traded))
-        book.entry_price = _entry_price(p0, p1, book.entry_price, entry_leg.price)
-        book.position, book.last_close = p1, tick.close
+        book.entry_price = _entry_price(p0, p1, book.entry_price, entry_price)
+        book.position, book.last_close = p1, close
         book.pnl += pnl
         book.realized_cost += cost
-        book.fills += int(exit_leg.qty != 0.0) + int(entry_leg.qty != 0.0)
+        book.fills += (exit_qty != 0.0) + (entry_qty != 0.0)
         return StepResult(p1, p1 - p0, pnl, cost, (pnl - cost) / book.notional * 1e4)
 
     def submit(self, symbol: str, orders: Orders, bid: float, ask: float, volatility: float) -> None:
@@ -172,7 +177,12 @@ class PaperBroker:
 
     def equity(self) -> float:
         """Cumulative PnL net of costs over all symbols, quote currency."""
-        return sum(book.pnl - book.realized_cost for book in self._books.values())
+        # A plain loop: the engine asks on every event, and a generator costs more than summing one book.
+        # It starts from int 0 as ``sum`` did, so a broker without books still reports 0.
+        total: float = 0
+        for book in self._books.values():
+            total += book.pnl - book.realized_cost
+        return total
 
     def daily_pnl(self, equity: float | None = None) -> float:
         """Equity change since the start of the current UTC day (event time); ``equity``: ``equity()`` if known."""
@@ -180,12 +190,15 @@ class PaperBroker:
 
     def marks(self) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
         """Position, signed quantity and last price per symbol (``positions()``'s entries the risk view reads)."""
-        books = self._books
-        return (
-            {s: b.position for s, b in books.items()},
-            {s: b.position * b.unit_qty for s, b in books.items()},
-            {s: b.last_close for s, b in books.items()},
-        )
+        # one loop, not three comprehensions: the risk view reads this on every event
+        positions: dict[str, float] = {}
+        quantities: dict[str, float] = {}
+        prices: dict[str, float] = {}
+        for symbol, book in self._books.items():
+            position = positions[symbol] = book.position
+            quantities[symbol] = position * book.unit_qty
+            prices[symbol] = book.last_close
+        return positions, quantities, prices
 
     def positions(self) -> dict[str, dict[str, float]]:
         return {

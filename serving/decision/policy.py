@@ -124,18 +124,23 @@ class BundlePolicy:
         """The bandit's arm, its signal sized by the actor; at least one arm must be active."""
         state = self._state(symbol)
         regime = self._last_regime[symbol].regime
-        context = build_context(features, regime, state.tracker.values, self.config.context, out=self._context)
+        context = build_context(features, regime, state.tracker.as_list(), self.config.context, out=self._context)
         choice = self.bandit.select(context, mask=active)
         self.last_choice[symbol] = choice
         obs = self.observations.build(
             vector, position=position, entry_price=entry_price, close=close, regime=_REGIME_CODE[regime]
         )
         raw = np.asarray(self.bundle.actor(obs)).reshape(-1).tolist()  # float32 -> float is exact
-        if len(raw) != 3 or not all(map(math.isfinite, raw)):
+        # a finite sum means three finite values; only otherwise (or on an overflow) are they checked one by one
+        if len(raw) != 3 or not (math.isfinite(sum(raw)) or all(map(math.isfinite, raw))):
             raise ValueError(f"actor: expected 3 finite values [size, entry, exit], got {raw}")
         size, entry, exit_ = raw
-        entry, exit_ = min(1.0, max(0.0, entry)), min(1.0, max(0.0, exit_))
-        target = max(-1.0, min(1.0, targets[choice.arm] * abs(size)))
+        # The clamps as conditionals (on every decision): strictly inside the bounds min/max return the value
+        # itself, and every other value, NaN included, takes the original expression.
+        entry = entry if 0.0 < entry < 1.0 else min(1.0, max(0.0, entry))
+        exit_ = exit_ if 0.0 < exit_ < 1.0 else min(1.0, max(0.0, exit_))
+        target = targets[choice.arm] * abs(size)
+        target = target if -1.0 < target < 1.0 else max(-1.0, min(1.0, target))
         mean, width = self.bandit.estimate(choice.arm, context)
         kept = context.copy()
         state.pending = (choice.arm, kept, choice.explored)

@@ -8,16 +8,19 @@ backtest and the Python API all read the same object. ``to_dict`` is its JSON fo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 _CANONICAL = msgspec.json.Encoder(order="sorted")
-"""Sorted keys, compact: the audit trail's canonical JSON (``serving.decision.audit.encode_payload``) in one C call."""
+"""Sorted keys, compact: the audit trail's canonical JSON (``serving.decision.audit.encode_payload``) in one C call.
+
+It writes NaN and infinities as null, which is what ``to_dict`` makes of them (``_finite``)."""
 
 
 class Action(StrEnum):
@@ -95,7 +98,7 @@ class Decision:
             "decision_id": self.decision_id,
             "symbol": self.symbol,
             "timestamp_ns": self.timestamp_ns,
-            "event_time": self.event_time.isoformat(),
+            "event_time": _utc_isoformat(self.timestamp_ns),
             "action": self.action.value,
             "position_size": self.position_size,
             "previous_position": self.previous_position,
@@ -114,7 +117,7 @@ class Decision:
             "propensity": self.propensity,
             "role": self.role,
             "model_versions": dict(self.model_versions),
-            "features": {k: _finite(v) for k, v in self.features.items()},
+            "features": _finite_values(self.features),
             "explanation": None if self.explanation is None else dict(self.explanation),
             "latency_us": self.latency_us,
         }
@@ -123,20 +126,53 @@ class Decision:
         """``to_dict`` as canonical JSON, or None where the audit trail's general encoder must judge it.
 
         msgspec writes NaN as null where the general encoder refuses it (``allow_nan=False``), so only a
-        decision whose numbers are all finite takes this path (``to_dict`` already nulls the prices and
-        features); an explanation's nested values always take the general one.
+        decision whose numbers are all finite takes this path (the prices and features may be NaN: null in
+        ``to_dict`` too); an explanation's nested values always take the general one.
         """
-        if self.explanation is not None or not (
-            math.isfinite(self.position_size)
-            and math.isfinite(self.previous_position)
-            and math.isfinite(self.confidence)
-            and math.isfinite(self.expected_return)
-            and math.isfinite(self.risk_score)
-            and math.isfinite(self.propensity)
-            and math.isfinite(self.latency_us)
+        if self.explanation is not None or not _all_finite(
+            (
+                self.position_size,
+                self.previous_position,
+                self.confidence,
+                self.expected_return,
+                self.risk_score,
+                self.propensity,
+                self.latency_us,
+            )
         ):
             return None
-        return _CANONICAL.encode(self.to_dict()).decode()
+        # The audit's hot path: ``to_dict``'s content without its copies. The encoder nulls the non-finite
+        # prices and features itself, and writes the enums as their values.
+        versions, features = self.model_versions, self.features
+        return _CANONICAL.encode(
+            {
+                "decision_id": self.decision_id,
+                "symbol": self.symbol,
+                "timestamp_ns": self.timestamp_ns,
+                "event_time": _utc_isoformat(self.timestamp_ns),
+                "action": self.action,
+                "position_size": self.position_size,
+                "previous_position": self.previous_position,
+                "entry_price": self.entry_price,
+                "exit_price": self.exit_price,
+                "confidence": self.confidence,
+                "expected_return": self.expected_return,
+                "risk_score": self.risk_score,
+                "strategy": self.strategy,
+                "regime": self.regime,
+                "vetoed": self.vetoed,
+                "veto_reason": self.veto_reason,
+                "hold_reason": self.hold_reason,
+                "risk_reason": self.risk_reason,
+                "explored": self.explored,
+                "propensity": self.propensity,
+                "role": self.role,
+                "model_versions": versions if type(versions) is dict else dict(versions),
+                "features": features if type(features) is dict else dict(features),
+                "explanation": None,
+                "latency_us": self.latency_us,
+            }
+        ).decode()
 
     def comparable(self) -> dict[str, Any]:
         """``to_dict`` without the latency: what must be identical across the backtest, HTTP and the Python API."""
@@ -150,3 +186,24 @@ class Decision:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _all_finite(values: Collection[float]) -> bool:
+    """Whether no value is NaN or infinite: one C sum (a NaN or infinity makes it non-finite) instead of a call each.
+
+    A finite sum proves every value finite; only a sum that overflowed is checked value by value.
+    """
+    return math.isfinite(sum(values)) or all(math.isfinite(v) for v in values)
+
+
+def _finite_values(features: Mapping[str, float]) -> dict[str, float | None]:
+    """``features`` with NaN and infinities as None; a plain copy when all are finite (past warm-up, the usual case)."""
+    if _all_finite(features.values()):
+        return dict(features)
+    return {k: _finite(v) for k, v in features.items()}
+
+
+@lru_cache(maxsize=1024)
+def _utc_isoformat(timestamp_ns: int) -> str:
+    """``Decision.event_time.isoformat()``; cached, as every reader of a decision (audit, response) asks again."""
+    return datetime.fromtimestamp(timestamp_ns / 1e9, tz=UTC).isoformat()

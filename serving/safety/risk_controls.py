@@ -28,7 +28,6 @@ pass, in every state.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +57,8 @@ from serving.safety.throttle import (
 
 MONITOR = "risk-monitor"
 """The ``by`` of an automatic change."""
+_HALTED = RiskDecision(False, 0.0, 0.0, DenyReason.HALTED, TradingState.HALTED, 1.0)
+"""The answer to every order while HALTED (an immutable tuple: one is shared)."""
 
 
 class PreTradeRisk:
@@ -99,22 +100,26 @@ class PreTradeRisk:
 
     def check(self, order: OrderRequest, portfolio: PortfolioView, now_ns: int) -> RiskDecision:
         """The part of ``order`` that may go out now, or its denial (``now_ns``: the engine's clock)."""
-        self._poll_kill_file()
+        if self._store is not None:
+            self._poll_kill_file()
         if self._kill_requested or self._state is TradingState.HALTED:  # lock-free: a kill blocks at once
-            return RiskDecision(False, 0.0, 0.0, DenyReason.HALTED, TradingState.HALTED, 1.0)
+            return _HALTED
         with self._lock:
             self._apply_losses(portfolio, now_ns)
             decision = self._check_locked(order, portfolio, now_ns)
-        self._run_on_halt()
+        if self._halts:
+            self._run_on_halt()
         return decision
 
     def update(self, portfolio: PortfolioView, now_ns: int) -> TradingState:
         """Move the state on the loss limits without an order (the engine may call it on every event)."""
-        self._poll_kill_file()
+        if self._store is not None:
+            self._poll_kill_file()
         with self._lock:
             self._apply_losses(portfolio, now_ns)
             state = self._state
-        self._run_on_halt()
+        if self._halts:
+            self._run_on_halt()
         return state
 
     def _check_locked(self, order: OrderRequest, portfolio: PortfolioView, now_ns: int) -> RiskDecision:
@@ -148,12 +153,13 @@ class PreTradeRisk:
         age_ns = limits.max_market_data_age_ns
         if age_ns is not None and now_ns - order.market_data_ns > age_ns:
             return DenyReason.STALE_MARKET_DATA
+        limit_price, mid = order.limit_price, order.reference_mid
+        priced = limit_price == limit_price  # NaN: a market order, no limit to collar
         collar = limits.price_collar_bps
-        priced = not math.isnan(order.limit_price)
-        if collar is not None and priced and _bps(order.limit_price, order.reference_mid) > collar:
+        if collar is not None and priced and _bps(limit_price, mid) > collar:
             return DenyReason.PRICE_COLLAR
         drift = limits.price_drift_bps
-        if drift is not None and _bps(order.price, anchor) > drift:
+        if drift is not None and _bps(limit_price if priced else mid, anchor) > drift:
             return DenyReason.PRICE_DRIFT
         return DenyReason.NONE
 
@@ -204,7 +210,7 @@ class PreTradeRisk:
             score = used
         if (drawdown := limits.drawdown_reduce) is not None and (used := portfolio.drawdown / drawdown) > score:
             score = used
-        return min(1.0, score)
+        return score if score < 1.0 else 1.0  # min(1.0, score), spelled out: once per order
 
     # -- the state machine ----------------------------------------------------------------------------
 
@@ -306,6 +312,8 @@ class PreTradeRisk:
         if self._state is TradingState.HALTED:
             return
         loss, drawdown = portfolio.daily_loss, portfolio.drawdown
+        if loss < limits.loss_floor and drawdown < limits.drawdown_floor:
+            return  # below every loss limit, nothing can move (nearly every event): skip the two breach checks
         cause = limits.loss_breach(loss, drawdown, "halt")
         if cause:
             self._move(TradingState.HALTED, cause, MONITOR, now_ns)

@@ -145,6 +145,10 @@ class ActiveLimits:
     drawdown_reduce: float | None
     drawdown_halt: float | None
     max_market_data_age_ns: int | None
+    loss_floor: float
+    """The lower of ``daily_loss_reduce`` and ``daily_loss_halt`` (inf when both are off): below it and below
+    ``drawdown_floor``, no loss limit can move the state, the case of nearly every event."""
+    drawdown_floor: float
 
     def loss_breach(self, loss: float, drawdown: float, level: Literal["halt", "reduce"]) -> str:
         """Why the daily loss or the drawdown reached its ``level`` limit; "" when neither did."""
@@ -164,8 +168,15 @@ class ActiveLimits:
         return cls(
             cut_oversize=limits.cut_oversize,
             max_market_data_age_ns=None if age is None else window_ns(age),
+            loss_floor=_lowest(numeric["daily_loss_reduce"], numeric["daily_loss_halt"]),
+            drawdown_floor=_lowest(numeric["drawdown_reduce"], numeric["drawdown_halt"]),
             **numeric,
         )
+
+
+def _lowest(*limits: float | None) -> float:
+    """The lowest limit that is on; inf when none is."""
+    return min((limit for limit in limits if limit is not None), default=math.inf)
 
 
 def _check_order(name: str, reduce: float | None, halt: float | None) -> None:

@@ -40,31 +40,6 @@ def reduces(position: float, delta: float) -> bool:
     return after == 0.0 or (position * after > 0.0 and abs(after) < abs(position))
 
 
-def order_caps(order: OrderRequest, limits: ActiveLimits) -> list[Cap]:
-    """The per-order limits: quantity and notional."""
-    caps: list[Cap] = []
-    if (max_qty := limits.max_order_quantity) is not None:
-        caps.append((DenyReason.MAX_ORDER_QUANTITY, room(0.0, order.quantity, 0.0, max_qty)))
-    if (max_notional := limits.max_order_notional) is not None:
-        caps.append((DenyReason.MAX_ORDER_NOTIONAL, room(0.0, order.quantity * order.price, 0.0, max_notional)))
-    return caps
-
-
-def position_caps(order: OrderRequest, position: float, limits: ActiveLimits) -> list[Cap]:
-    """The symbol's position limit and the volatility-scaled one."""
-    caps: list[Cap] = []
-    max_position = limits.max_position
-    target = limits.volatility_target
-    volatility = order.volatility
-    if target is not None and math.isfinite(volatility) and volatility > target:
-        # first: never looser than the plain cap, so on a tie the volatility is named as what binds
-        scaled = (1.0 if max_position is None else max_position) * target / volatility
-        caps.append((DenyReason.VOLATILITY_SIZING, room(position, order.delta, 0.0, scaled)))
-    if max_position is not None:
-        caps.append((DenyReason.MAX_POSITION, room(position, order.delta, 0.0, max_position)))
-    return caps
-
-
 def _values(
     quantities: Mapping[str, float], prices: Mapping[str, float], symbol: str, mid: float
 ) -> tuple[float, float, float]:
@@ -81,37 +56,6 @@ def _values(
     return own, gross, net
 
 
-def exposure_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> list[Cap]:
-    """Gross and net exposure over all symbols, and the symbol's concentration."""
-    gross, net, share = limits.max_gross_exposure, limits.max_net_exposure, limits.max_symbol_concentration
-    if gross is None and net is None and share is None:
-        return []
-    symbol, mid = order.symbol, order.reference_mid
-    own, others_gross, others_net = _values(portfolio.quantities, portfolio.prices, symbol, mid)
-    step = order.quantity * mid
-    caps: list[Cap] = []
-    if gross is not None:
-        caps.append((DenyReason.MAX_GROSS_EXPOSURE, room(own, step, others_gross, gross)))
-    if net is not None:
-        caps.append((DenyReason.MAX_NET_EXPOSURE, room(others_net + own, step, 0.0, net)))
-    if share is not None:
-        capital = _capital(portfolio)
-        caps.append((DenyReason.SYMBOL_CONCENTRATION, room(own / capital, step / capital, 0.0, share)))
-    return caps
-
-
-def strategy_caps(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> list[Cap]:
-    """The gross value a strategy opened, as a share of capital."""
-    share = limits.max_strategy_concentration
-    if share is None:
-        return []
-    capital = _capital(portfolio)
-    held = portfolio.strategy_quantities.get(order.strategy, {})
-    own, others, _ = _values(held, portfolio.prices, order.symbol, order.reference_mid)
-    step = order.quantity * order.reference_mid
-    return [(DenyReason.STRATEGY_CONCENTRATION, room(own / capital, step / capital, others / capital, share))]
-
-
 def _capital(portfolio: PortfolioView) -> float:
     if not (math.isfinite(portfolio.capital) and portfolio.capital > 0.0):
         raise ValueError(f"capital: a concentration limit needs a positive capital, got {portfolio.capital}")
@@ -119,15 +63,78 @@ def _capital(portfolio: PortfolioView) -> float:
 
 
 def tightest(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits) -> Cap:
-    """The fraction of ``order`` that fits every size limit, and the limit that binds (``NONE``: all of it)."""
+    """The fraction of ``order`` that fits every size limit, and the limit that binds (``NONE``: all of it).
+
+    The limits in a fixed order: quantity, notional; then, unless the order only shrinks its position, the
+    volatility-scaled position, position, gross and net exposure, symbol and strategy concentration. A later
+    limit binds only when strictly tighter, so on a tie the earlier one is named.
+    """
+    # Every order runs this: each step folds its limits' room into the running tightest, no list of caps built.
+    best = _order_room(order, limits, _WHOLE)
     position = portfolio.positions.get(order.symbol, 0.0)
-    caps = order_caps(order, limits)
-    if not reduces(position, order.delta):
-        caps += position_caps(order, position, limits)
-        caps += exposure_caps(order, portfolio, limits)
-        caps += strategy_caps(order, portfolio, limits)
-    best: Cap = (DenyReason.NONE, 1.0)
-    for reason, fraction in caps:
-        if fraction < best[1]:
-            best = (reason, fraction)
+    if reduces(position, order.delta):
+        return best
+    best = _position_room(order, position, limits, best)
+    best = _exposure_room(order, portfolio, limits, best)
+    return _strategy_room(order, portfolio, limits, best)
+
+
+_WHOLE: Cap = (DenyReason.NONE, 1.0)
+_NONE_HELD: Mapping[str, float] = {}
+"""A strategy that holds nothing (read only)."""
+
+
+def _order_room(order: OrderRequest, limits: ActiveLimits, best: Cap) -> Cap:
+    """The per-order limits: quantity and notional."""
+    if (max_qty := limits.max_order_quantity) is not None and (t := room(0.0, order.quantity, 0.0, max_qty)) < best[1]:
+        best = (DenyReason.MAX_ORDER_QUANTITY, t)
+    notional = limits.max_order_notional
+    if notional is not None and (t := room(0.0, order.quantity * order.price, 0.0, notional)) < best[1]:
+        best = (DenyReason.MAX_ORDER_NOTIONAL, t)
+    return best
+
+
+def _position_room(order: OrderRequest, position: float, limits: ActiveLimits, best: Cap) -> Cap:
+    """The symbol's volatility-scaled position limit, then its plain one."""
+    max_position, target, volatility = limits.max_position, limits.volatility_target, order.volatility
+    if target is not None and math.isfinite(volatility) and volatility > target:
+        # first: never looser than the plain cap, so on a tie the volatility is named as what binds
+        scaled = (1.0 if max_position is None else max_position) * target / volatility
+        if (t := room(position, order.delta, 0.0, scaled)) < best[1]:
+            best = (DenyReason.VOLATILITY_SIZING, t)
+    if max_position is not None and (t := room(position, order.delta, 0.0, max_position)) < best[1]:
+        best = (DenyReason.MAX_POSITION, t)
+    return best
+
+
+def _exposure_room(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits, best: Cap) -> Cap:
+    """Gross and net exposure over all symbols, and the symbol's concentration."""
+    gross, net, share = limits.max_gross_exposure, limits.max_net_exposure, limits.max_symbol_concentration
+    if gross is None and net is None and share is None:
+        return best
+    mid = order.reference_mid
+    own, others_gross, others_net = _values(portfolio.quantities, portfolio.prices, order.symbol, mid)
+    step = order.quantity * mid
+    if gross is not None and (t := room(own, step, others_gross, gross)) < best[1]:
+        best = (DenyReason.MAX_GROSS_EXPOSURE, t)
+    if net is not None and (t := room(others_net + own, step, 0.0, net)) < best[1]:
+        best = (DenyReason.MAX_NET_EXPOSURE, t)
+    if share is not None:
+        capital = _capital(portfolio)
+        if (t := room(own / capital, step / capital, 0.0, share)) < best[1]:
+            best = (DenyReason.SYMBOL_CONCENTRATION, t)
+    return best
+
+
+def _strategy_room(order: OrderRequest, portfolio: PortfolioView, limits: ActiveLimits, best: Cap) -> Cap:
+    """The gross value a strategy opened, as a share of capital."""
+    share = limits.max_strategy_concentration
+    if share is None:
+        return best
+    capital = _capital(portfolio)
+    held = portfolio.strategy_quantities.get(order.strategy, _NONE_HELD)
+    own, others, _ = _values(held, portfolio.prices, order.symbol, order.reference_mid)
+    step = order.quantity * order.reference_mid
+    if (t := room(own / capital, step / capital, others / capital, share)) < best[1]:
+        best = (DenyReason.STRATEGY_CONCENTRATION, t)
     return best

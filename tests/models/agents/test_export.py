@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from stable_baselines3.td3.td3 import TD3
 from models.agents import (
     DDPGConfig,
     ExportedActor,
+    NumpyActor,
     PPOConfig,
     TrainingProgress,
     export_actor,
@@ -22,6 +24,7 @@ from models.agents import (
     train_ddpg,
     train_ppo,
 )
+from models.agents.export import weights_digest
 from models.env import TradingEnv, TradingEnvConfig, btc_perp_replay
 from models.seeding import make_rng
 
@@ -163,3 +166,35 @@ def test_numpy_actor_given_wrong_length_row_returns_error(ddpg: TD3, tmp_path: P
 
     with pytest.raises(ValueError, match=r"obs: expected shape \(30,\)"):
         actor(np.zeros(29, np.float32))
+
+
+def test_numpy_actor_given_row_returns_bitwise_the_float32_sums_in_input_order() -> None:
+    """The packed row kernel sums each output as ``b, x0 w0, x1 w1, ...`` in float32, as a per-input numpy
+    axpy does (ReLU and clip: numpy's tanh is not the kernel's libm tanhf, so a tanh net is not bit-comparable)."""
+    rng = make_rng(5)
+    sizes = (7, 16, 9, 3)
+    layers = [
+        (rng.normal(size=(o, i)).astype(np.float32), rng.normal(size=o).astype(np.float32))
+        for i, o in itertools.pairwise(sizes)
+    ]
+    low, high = np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32)
+    spec = ExportedActor(
+        algorithm="ppo",
+        layer_sizes=sizes,
+        activation="relu",
+        output="clip",
+        action_low=tuple(low.tolist()),
+        action_high=tuple(high.tolist()),
+        weights_sha256=weights_digest(layers),
+    )
+    actor = NumpyActor(spec, layers)
+
+    for x in rng.normal(size=(100, sizes[0])).astype(np.float32):
+        h = x
+        for k, (w, b) in enumerate(layers):
+            h = np.maximum(h, np.float32(0.0)) if k else h
+            out = b.copy()
+            for i in range(len(h)):
+                out += h[i] * w[:, i]
+            h = out
+        assert actor(x).tobytes() == np.clip(h, low, high).tobytes()

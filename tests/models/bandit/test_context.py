@@ -112,3 +112,78 @@ def test_context_config_given_defaults_returns_only_published_feature_names() ->
     named = {config.vol_feature, config.spread_feature, config.amihud_feature, *config.tod_features}
 
     assert named <= set(FEATURE_NAMES)
+
+
+def _vectorised_context(features: dict[str, float], regime: Regime, pnl: list[float], config: ContextConfig) -> bytes:
+    """The context as numpy computes it in one go (divide, then clip), as bytes for a bit-for-bit comparison."""
+    one_hot = np.zeros(7)
+    one_hot[list(Regime).index(regime)] = 1.0
+    market = np.array(
+        [
+            features["rvol_15"] * 1e4 / config.vol_scale_bps,
+            features["tod_sin"],
+            features["tod_cos"],
+            features["spread_bps"] / config.spread_scale_bps,
+            math.log1p(features["amihud_30"]),
+        ]
+    )
+    scaled_pnl = np.asarray(pnl) / config.pnl_scale_bps
+    return np.concatenate(
+        [one_hot, np.clip(market, -config.clip, config.clip), np.clip(scaled_pnl, -config.clip, config.clip)]
+    ).tobytes()
+
+
+def test_build_context_given_bound_and_signed_zero_values_returns_bitwise_the_vectorised_clip() -> None:
+    config = ContextConfig(clip=2.5)
+    # exactly on the bounds, just inside and outside them, signed zeros, a huge value
+    pnl = [25.0, -25.0, 24.999999999999996, -0.0, 0.0, 1e300]
+    features = {**FEATURES, "rvol_15": 0.0025, "tod_sin": -0.0, "tod_cos": -2.5000000000000004, "spread_bps": 1e308}
+
+    x = build_context(features, Regime.REVERSAL, pnl, config)
+
+    expected = _vectorised_context(features, Regime.REVERSAL, pnl, config)
+    assert x.tobytes() == expected
+    assert build_context(features, "reversal", np.asarray(pnl), config).tobytes() == expected
+
+
+def test_build_context_given_random_inputs_returns_same_bits_from_list_array_and_tracker() -> None:
+    rng = np.random.default_rng(3)
+    tracker = ArmPnlTracker(ARMS)
+    for regime in list(Regime) * 20:
+        tracker.update(int(rng.integers(len(ARMS))), float(rng.normal(scale=40.0)))
+        features = {
+            "rvol_15": float(rng.exponential(0.002)),
+            "tod_sin": float(rng.uniform(-1, 1)),
+            "tod_cos": float(rng.uniform(-1, 1)),
+            "spread_bps": float(rng.exponential(20.0)),
+            "amihud_30": float(rng.exponential(1.0)),
+        }
+
+        from_list = build_context(features, regime, tracker.as_list())
+        from_array = build_context(features, regime, tracker.values)
+
+        assert from_list.tobytes() == from_array.tobytes()
+        assert from_list.tobytes() == _vectorised_context(features, regime, tracker.values.tolist(), ContextConfig())
+
+
+def test_build_context_given_finite_pnl_whose_sum_overflows_returns_clipped_slots() -> None:
+    x = build_context(FEATURES, Regime.SIDEWAYS, [1.7e308, 1.7e308])
+
+    assert x[-2:].tolist() == [5.0, 5.0]
+
+
+def test_build_context_given_infinite_pnl_or_feature_returns_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="recent_arm_pnl"):
+        build_context(FEATURES, Regime.SIDEWAYS, [0.0, math.inf])
+    with pytest.raises(ValueError, match="tod_cos"):
+        build_context({**FEATURES, "tod_cos": -math.inf}, Regime.SIDEWAYS, [0.0])
+
+
+def test_arm_pnl_tracker_given_as_list_returns_a_fresh_copy_of_values() -> None:
+    tracker = ArmPnlTracker(ARMS)
+    tracker.update("pairs", 4.0)
+
+    values = tracker.as_list()
+    values[3] = 99.0
+
+    assert tracker.as_list() == tracker.values.tolist() == [0.0, 0.0, 0.0, (1.0 - 0.9) * 4.0, 0.0, 0.0]

@@ -195,3 +195,30 @@ def test_latency_helper_given_d20_and_6_arms_returns_one_positive_time_per_round
     assert (elapsed > 0).all()
     p50, p99 = np.percentile(elapsed, [50, 99])
     print(f"LinUCB d=20, 6 arms, select+update: p50 {p50:.1f} us, p99 {p99:.1f} us")
+
+
+def test_select_given_list_mask_returns_the_same_choices_as_an_array_mask() -> None:
+    by_list, _ = _trained(epsilon=0.5)
+    by_array, _ = _trained(epsilon=0.5)
+    by_list.guard = by_array.guard = DenyArms("pairs")
+    rng = make_rng(6)
+
+    for x in rng.normal(size=(300, DIM)):
+        mask = (rng.random(len(NAMES)) < 0.6).tolist()
+        mask[int(rng.integers(len(NAMES)))] = True
+        from_list, from_array = by_list.select(x, mask), by_array.select(x, np.asarray(mask))
+        assert from_list == from_array
+        allowed = [a for a in range(len(NAMES)) if mask[a]]
+        assert from_list.greedy_arm == max(allowed, key=lambda a: from_list.scores[a])
+        by_list.update(from_list.arm, x, float(x.sum()))
+        by_array.update(from_array.arm, x, float(x.sum()))
+
+
+def test_estimate_given_trained_bandit_returns_bitwise_the_matrix_products() -> None:
+    bandit, _ = _trained(epsilon=0.1)
+
+    for x in make_rng(7).normal(size=(100, DIM)):
+        for arm in range(len(NAMES)):
+            mean, width = bandit.estimate(arm, x)
+            assert mean == float(bandit.theta[arm] @ x)
+            assert width == np.sqrt(float(x @ bandit.a_inv(arm) @ x))

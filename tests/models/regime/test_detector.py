@@ -83,6 +83,19 @@ def test_predict_given_input_vector_returns_consistent_immutable_estimate(small_
         estimate.confidence = 0.0  # type: ignore[misc]
 
 
+def test_probability_row_given_undefined_infinite_and_clipped_inputs_returns_probability_list_bit_for_bit(
+    small_detector: RegimeDetector,
+) -> None:
+    rng = make_rng(8)
+    weights = small_detector.weights
+    for _ in range(200):
+        x = rng.normal(scale=4.0, size=len(small_detector.input_names))
+        special = rng.choice([np.nan, np.inf, -np.inf, 0.0], size=x.size)
+        x = np.where(rng.random(x.size) < 0.15, special, x)
+
+        assert weights.probability_row(x.tolist()) == weights.probability_list(x.copy())
+
+
 def test_predict_given_wrong_input_length_raises(small_detector: RegimeDetector) -> None:
     with pytest.raises(ValueError, match="inputs"):
         small_detector.predict(np.zeros(3))

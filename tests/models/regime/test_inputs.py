@@ -76,6 +76,21 @@ def test_regime_inputs_given_quote_spec_and_bars_without_quotes_raises(btc_perp_
         _stream(events, features, InputSpec(use_quotes=True))
 
 
+def test_update_row_given_infinite_feature_returns_nan_for_its_input_only() -> None:
+    spec = InputSpec(use_quotes=False)
+    state = InputState(spec)
+    features = np.full(len(FEATURE_NAMES), 0.01)
+    features[FEATURE_NAMES.index("rsi_14")] = 60.0
+    state.update_row(features, high=101.0, low=100.0, volume=5.0)
+
+    features[FEATURE_NAMES.index("zscore_30")] = np.inf
+    row = state.update_row(features, high=102.0, low=100.0, volume=7.0)
+
+    undefined = [name for name, v in zip(spec.names, row, strict=True) if np.isnan(v)]
+    assert undefined == ["zscore_30"]
+    assert np.isfinite(np.delete(row, spec.names.index("zscore_30"))).all()
+
+
 def test_update_given_inverted_range_raises() -> None:
     state = InputState(InputSpec(use_quotes=False))
 

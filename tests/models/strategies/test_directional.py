@@ -49,6 +49,17 @@ def test_momentum_given_missing_feature_returns_key_error_naming_it() -> None:
         Momentum().on_features({"ret_15": 0.01, "rvol_60": 0.01})
 
 
+def test_momentum_given_replaced_config_returns_signals_of_the_new_config() -> None:
+    momentum = Momentum()
+    momentum.on_features({"ret_15": 0.01, "rvol_60": 0.01, "ma_cross": 0.1})
+
+    momentum.config = MomentumConfig(name="fast", return_feature="ret_5", horizon=5, entry_z=0.5, exit_z=0.1)
+    signal = momentum.on_features({"ret_5": 0.02, "rvol_60": 0.01, "ma_cross": 0.1})
+
+    assert signal.strategy == "fast"
+    assert signal.reason.startswith("long: ret_5 is +0.894 sigma (enter 0.5, exit 0.1)")
+
+
 def test_mean_reversion_given_ten_zscores_returns_band_targets() -> None:
     z = [NAN, 0.5, 2.4, 1.5, 0.4, -2.1, -3.6, -1.0, -0.3, 2.0]
 

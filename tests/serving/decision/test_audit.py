@@ -406,3 +406,79 @@ def test_open_given_file_from_before_the_head_table_adopts_its_last_record(log: 
 def test_open_audit_given_unknown_dsn_raises_value_error(dsn: str) -> None:
     with pytest.raises(ValueError, match="audit DSN"):
         open_audit(dsn)
+
+
+# The SQLite fast path: one autocommit statement while the stored head is the one this log last wrote.
+
+
+def test_append_given_head_unchanged_writes_one_insert_statement_and_the_file_holds_no_trigger(log: AuditLog) -> None:
+    statements: list[str] = []
+    log._db.set_trace_callback(statements.append)
+
+    log.append("decision", {"n": 6})
+
+    log._db.set_trace_callback(None)
+    assert {s.split()[0] for s in statements} == {"INSERT"}  # no BEGIN, SELECT head, UPDATE head or COMMIT
+    assert log.inspect() == Verdict(Head(6, list(log.records())[-1].hash), None)
+    with sqlite3.connect(log.path) as db:  # the head trigger is the connection's own (TEMP), not the file's
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+
+
+def test_append_given_another_writer_moved_the_head_takes_the_full_transaction(log: AuditLog) -> None:
+    other = AuditLog(log.path)
+    slow: list[str] = []
+    full_write = log._write
+
+    def spy(kind: str, text: str) -> AuditRecord:
+        slow.append(text)
+        return full_write(kind, text)
+
+    log._write = spy  # type: ignore[method-assign]
+    other.append("decision", {"n": 6, "by": "other"})
+    log.append("decision", {"n": 7})  # its head (5) is no longer the stored one (6)
+    log.append("decision", {"n": 8})  # the head is its own again: the fast path
+
+    assert [json.loads(text)["n"] for text in slow] == [7]
+    records = list(log.records())
+    assert [r.seq for r in records] == list(range(1, 9))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
+    assert log.verify() is None and other.verify() is None
+    other.close()
+
+
+def test_append_given_a_writer_commits_between_the_hash_and_the_insert_loses_the_race_and_chains_after_it(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path hashes before it takes the write lock; another shard commits in between.
+    import serving.decision.audit as audit_module
+
+    other = AuditLog(log.path)
+    real_hash = audit_module.record_hash
+    raced: list[str] = []
+
+    def hash_then_race(*args: object) -> str:
+        digest = real_hash(*args)  # type: ignore[arg-type]
+        if not raced:
+            raced.append("racing")  # the other writer's own hash comes back here: race once
+            raced[0] = other.append("decision", {"n": 6, "by": "other"})
+        return digest
+
+    monkeypatch.setattr(audit_module, "record_hash", hash_then_race)
+    mine = log.append("decision", {"n": 7})
+
+    records = list(log.records())
+    assert [r.seq for r in records] == [1, 2, 3, 4, 5, 6, 7]
+    assert records[5].hash == raced[0] and records[6].prev_hash == raced[0] and records[6].hash == mine
+    assert json.loads(records[6].payload) == {"n": 7}
+    monkeypatch.undo()
+    assert log.verify() is None and other.verify() is None
+    other.close()
+
+
+def test_append_given_head_trigger_gone_raises_audit_write_error_and_verify_names_the_record(log: AuditLog) -> None:
+    log._db.execute("DROP TRIGGER temp.audit_head_follows")  # cannot happen from outside: only to prove the guard
+
+    with pytest.raises(AuditWriteError, match="the stored head did not follow"):
+        log.append("decision", {"n": 6})
+
+    assert log.verify() == ChainBreak(6, "record 6 is past the stored head (not written by append)")

@@ -6,6 +6,10 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
+
+import msgspec
+import pytest
 
 from serving.decision.audit import AuditLog, Encoded, encode_payload
 from serving.decision.records import Action, Decision, HoldReason
@@ -62,3 +66,44 @@ def test_append_given_encoded_payload_stores_its_text_unchanged_in_an_intact_cha
     records = list(log.records())
     assert [r.payload for r in records] == [text, '{"a":[1.5],"b":1}']
     assert log.verify() is None
+
+
+def test_canonical_json_given_nan_features_and_read_only_versions_returns_to_dicts_sorted_bytes() -> None:
+    # The audit stores and hashes this text: byte for byte what encoding ``to_dict`` with sorted keys gives.
+    sorted_encoder = msgspec.json.Encoder(order="sorted")
+    cases = [
+        _decision(),
+        _decision(features={}, model_versions=MappingProxyType({"b": "2", "a": "1"})),
+        _decision(entry_price=math.inf, exit_price=-math.inf, features={"z": math.inf, "a": -0.0, "m": 5e-324}),
+        _decision(features=MappingProxyType({"b": math.nan, "a": 1.0}), position_size=-0.0, action=Action.SELL),
+        _decision(hold_reason=HoldReason.WARMING_UP, risk_reason='quote "wide"\n', vetoed=True, explored=True),
+    ]
+
+    for decision in cases:
+        assert decision.canonical_json() == sorted_encoder.encode(decision.to_dict()).decode()
+
+
+TIMESTAMPS = [0, 1, 999, 1_500, 999_999_999, -1_500_000_001, 1_641_347_940_123_456_789, 1_700_000_000_000_000_500]
+
+
+@pytest.mark.parametrize("timestamp_ns", TIMESTAMPS)
+def test_to_dict_given_any_timestamp_returns_event_time_isoformat(timestamp_ns: int) -> None:
+    decision = _decision(timestamp_ns=timestamp_ns)
+
+    assert decision.to_dict()["event_time"] == decision.event_time.isoformat()
+    assert decision.to_dict()["event_time"] == decision.event_time.isoformat()  # again, from the cache
+
+
+def test_to_dict_given_finite_or_non_finite_features_returns_a_copy_with_none_for_non_finite() -> None:
+    finite = {"a": 1.0, "b": -2.5, "c": 0}
+    huge = {"a": 1e308, "b": 1e308}  # the sum overflows; each value is finite
+
+    assert _decision(features=finite).to_dict()["features"] == finite
+    assert _decision(features=finite).to_dict()["features"] is not finite
+    assert _decision(features=huge).to_dict()["features"] == huge
+    assert _decision(features={"a": math.nan, "b": math.inf, "c": 1.0}).to_dict()["features"] == {
+        "a": None,
+        "b": None,
+        "c": 1.0,
+    }
+    assert _decision(position_size=1e308, previous_position=1e308).canonical_json() is not None
