@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from models.env.observation import _live_observation
+
 Float32Array = npt.NDArray[np.float32]
 
 
@@ -96,3 +98,29 @@ def forward_row(
         elif h[j] > high[j]:
             h[j] = high[j]
     return h
+
+
+@njit(cache=True)
+def observe_and_act(
+    features: np.ndarray,
+    center: np.ndarray,
+    scale: np.ndarray,
+    clip: float,
+    position: float,
+    unrealized: float,
+    regime: int,
+    dim: int,
+    params: np.ndarray,
+    sizes: np.ndarray,
+    relu: bool,
+    squash: bool,
+    bounds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The live observation and the actor's action on it in one compiled call (the decision path's).
+
+    The same two kernels as ``ObservationBuilder.build`` then ``NumpyActor``, so bit for bit their results,
+    for one dispatch (and none of the Python between them) instead of two. ``forward_row`` does not write
+    into its input, so the observation comes back as built. The caller checks the lengths.
+    """
+    obs = _live_observation(features, center, scale, clip, position, unrealized, regime, dim)
+    return obs, forward_row(obs, params, sizes, relu, squash, bounds)

@@ -194,6 +194,12 @@ class NumpyActor:
         # compile (or load numba's on-disk cache) now rather than on the first live decision
         forward_row(np.zeros(self._row_shape, np.float32), *self._row_args)
 
+    def row_args(self, state_dim: int) -> tuple[Any, ...] | None:
+        """``forward_row``'s arguments after the observation, or None unless the actor takes ``state_dim``
+        inputs: the decision path runs them fused with the observation (``_kernels.observe_and_act``),
+        and the compiled kernel does not bounds-check."""
+        return self._row_args if (state_dim,) == self._row_shape else None
+
     def __call__(self, obs: npt.ArrayLike) -> Float32Array:
         """The action of one observation (a fresh array the caller may keep) or of a batch (rows)."""
         x = np.ascontiguousarray(obs, dtype=np.float32)  # no copy when obs already is

@@ -32,6 +32,7 @@ from models.bandit._kernels import sherman_morrison, ucb_scores
 from models.seeding import make_rng
 
 FloatArray = npt.NDArray[np.float64]
+_FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,6 +121,7 @@ class LinUCB:
             raise ValueError(f"arms: must be non-empty and unique, got {self.arms!r}")
         k, d = len(self.arms), self.config.dim
         self._index = {name: i for i, name in enumerate(self.arms)}
+        self._shape = (d,)
         self._all_allowed = np.ones(k, dtype=np.bool_)
         self._a_inv = np.empty((k, d, d))
         self._b = np.empty((k, d))
@@ -155,7 +157,15 @@ class LinUCB:
         ranks the allowed arms once for both the greedy arm and ``top_arms``.
         """
         x = self._vector(context)
-        candidates = self._arm_range if mask is None else self._mask(mask)
+        if mask is None:
+            candidates = self._arm_range
+        elif isinstance(mask, list) and len(mask) == len(self._arm_range):
+            # the engine's mask (hot path): each element's truth value, as numpy's bool conversion reads it
+            candidates = list(compress(self._arm_range, mask))
+            if not candidates:
+                raise ValueError("mask: every arm is vetoed; the caller must decide what no strategy means")
+        else:
+            candidates = self._mask(mask)
         if ucb_scores(self._a_inv, self._theta, x, self.config.alpha, self._all_allowed, self._scores) < 0:
             raise ValueError("context: the scores are not finite (a NaN or inf in the context?)")
         scores = self._scores.tolist()
@@ -164,8 +174,8 @@ class LinUCB:
         ranked = sorted(candidates, key=scores.__getitem__, reverse=True)
         greedy = ranked[0]
         # Fast path for the default guard: it would say yes to every candidate.
-        allow_all = type(self.guard) is AllowAll
-        explorable = candidates if allow_all else [a for a in candidates if self.guard.allow(self.arms[a])]
+        guard = self.guard
+        explorable = candidates if type(guard) is AllowAll else self._explorable(guard, candidates)
         arm = greedy
         epsilon = self.config.exploration_rate
         if epsilon > 0.0:
@@ -209,8 +219,9 @@ class LinUCB:
         loop would sum in another order. ``np.dot`` into a scratch buffer calls the same BLAS routines as
         ``x @ A @ x`` and ``theta @ x`` with less dispatch per call.
         """
-        a, x = self._arm_index(arm), self._vector(context)
-        xa = self._xa
+        # the decision path passes the chosen arm's index: checked inline, without the general lookup
+        a = arm if type(arm) is int and 0 <= arm < len(self._arm_range) else self._arm_index(arm)
+        x, xa = self._vector(context), self._xa
         np.dot(x, self._a_inv[a], out=xa)
         width_sq = float(np.dot(xa, x))
         return float(np.dot(self._theta[a], x)), math.sqrt(width_sq) if width_sq > 0.0 else 0.0
@@ -261,6 +272,8 @@ class LinUCB:
         self._rng.bit_generator.state = dict(state["rng"])
 
     def _vector(self, context: FloatArray) -> FloatArray:
+        if type(context) is np.ndarray and context.dtype is _FLOAT64 and context.shape == self._shape:
+            return context  # the decision path's context: nothing to convert or check
         x = np.asarray(context, dtype=np.float64)
         if x.shape != (self.config.dim,):
             raise ValueError(f"context: expected shape ({self.config.dim},), got {x.shape}")
@@ -279,6 +292,15 @@ class LinUCB:
         if not candidates:
             raise ValueError("mask: every arm is vetoed; the caller must decide what no strategy means")
         return candidates
+
+    def _explorable(self, guard: ExplorationGuard, candidates: list[int]) -> list[int]:
+        """The candidates ``guard`` lets exploration pick; a guard with ``allowed(arms)``, one bool per arm (the
+        risk budget's) answers for every arm in one call instead of one ``allow`` call per arm."""
+        allowed = getattr(guard, "allowed", None)
+        if allowed is None:
+            return [a for a in candidates if guard.allow(self.arms[a])]
+        ok = allowed(self.arms)
+        return list(compress(candidates, map(ok.__getitem__, candidates)))
 
     def _propensities(self, greedy: int, explorable: list[int]) -> tuple[float, ...]:
         epsilon = self.config.exploration_rate

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -183,6 +184,27 @@ class ObservationBuilder:
         if regime is not None:
             obs[self.regime_start :] = _regime_vector(regime)
         return obs
+
+    def live_args(
+        self, features: object, *, position: float, entry_price: float, close: float, regime: int
+    ) -> tuple[Any, ...] | None:
+        """``_live_observation``'s arguments for ``build``'s compiled path, or None where ``build`` takes another.
+
+        The decision path runs that kernel fused with the actor's (``models.agents._kernels.observe_and_act``);
+        the checks are ``build``'s, so the observation is the one ``build`` returns.
+        """
+        if not (
+            type(features) is np.ndarray
+            and features.dtype is _FLOAT64
+            and features.shape == (self._n_features,)
+            and type(regime) is int
+        ):
+            return None
+        if not -1.0 <= position <= 1.0:
+            raise ValueError(f"position: must lie in [-1, 1], got {position}")
+        unrealized = self.unrealized_return(position, entry_price, close)
+        center, scale, clip = self._center, self._scale, float(self.clip)
+        return (features, center, scale, clip, float(position), float(unrealized), _regime_code(regime), self.dim)
 
 
 @njit(cache=True)

@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -123,7 +124,14 @@ class SoftmaxWeights:
         np.maximum(z, -CLIP_Z, out=z)
         return self._softmax(z)
 
-    def probability_row(self, row: Sequence[float]) -> list[float]:
+    def scratch(self) -> RowScratch:
+        """Buffers for ``probability_row`` (one set per caller: the weights are shared, read-only)."""
+        d, k = self.mean.shape[0], len(REGIMES)
+        rows = np.empty(k * (d + 1))
+        grid = rows.reshape(k, d + 1)
+        return RowScratch(np.empty(d), rows, grid[:, 1:], grid[:, 0], np.empty(k))
+
+    def probability_row(self, row: Sequence[float], scratch: RowScratch | None = None) -> list[float]:
         """``probability_list`` of one input row given as floats (``InputState.update_row``), bit for bit.
 
         The standardisation is elementwise, so plain floats give the same IEEE results as the numpy form
@@ -134,16 +142,42 @@ class SoftmaxWeights:
         for x, m, s in zip(row, self._mean_list, self._inv_scale_list, strict=True):
             v = (x - m) * s
             z.append(_CLIP_HIGH if v > _CLIP_HIGH else _CLIP_LOW if v < _CLIP_LOW else v if v == v else 0.0)
-        return self._softmax(np.array(z))
+        if scratch is None:
+            return self._softmax(np.array(z))
+        # ``_softmax``'s products and sums into the caller's buffers: the same BLAS calls on the same values,
+        # without its five temporary arrays, reshape and slices.
+        zs, rows, rows_z, rows_const, logits = scratch
+        zs[:] = z
+        np.dot(self._rows, zs, out=rows)
+        rows += self._rows_const
+        np.dot(rows_z, zs, out=logits)
+        logits += rows_const
+        return _normalised(logits.tolist())
 
     def _softmax(self, z: FloatArray) -> list[float]:
         rows = (self._rows @ z + self._rows_const).reshape(len(REGIMES), -1)
-        logits = (rows[:, 1:] @ z + rows[:, 0]).tolist()
-        top = max(logits)
-        exp = math.exp
-        weights = [exp(v - top) for v in logits]
-        total = sum(weights)
-        return [v / total for v in weights]
+        return _normalised((rows[:, 1:] @ z + rows[:, 0]).tolist())
+
+
+class RowScratch(NamedTuple):
+    """``SoftmaxWeights.probability_row``'s buffers: z, the rows ``A_k u`` (flat) and views on them, logits."""
+
+    z: FloatArray
+    rows: FloatArray
+    rows_z: FloatArray
+    """``rows`` as (regimes, 1 + inputs) without the constant column (a view)."""
+    rows_const: FloatArray
+    """The constant column of ``rows`` (a view)."""
+    logits: FloatArray
+
+
+def _normalised(logits: list[float]) -> list[float]:
+    """The softmax of a few logits in plain floats (cheaper than numpy for 7 numbers)."""
+    top = max(logits)
+    exp = math.exp
+    weights = [exp(v - top) for v in logits]
+    total = sum(weights)
+    return [v / total for v in weights]
 
 
 def _estimate(probs: list[float]) -> RegimeEstimate:
@@ -224,8 +258,26 @@ class RegimeTracker:
     def __init__(self, detector: RegimeDetector) -> None:
         self.detector = detector
         self._inputs = InputState(detector.spec)
+        self._scratch: RowScratch | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (``BundlePolicy.adopt`` deep-copies trackers) rebuilds the scratch: a deep copy of its views
+        # would be arrays of their own, no longer views on the copied buffer.
+        return {**self.__dict__, "_scratch": None}
 
     def update(self, features: FloatArray, *, high: float, low: float, volume: float) -> RegimeEstimate:
         """Estimate after the event with feature vector ``features`` (``FeatureEngine.update``'s output)."""
+        return _estimate(self._probabilities(features, high, low, volume))
+
+    def update_regime(self, features: FloatArray, *, high: float, low: float, volume: float) -> Regime:
+        """``update(...).regime`` without building the estimate (the decision path reads only the regime)."""
+        probs = self._probabilities(features, high, low, volume)
+        return REGIMES[probs.index(max(probs))]
+
+    def _probabilities(self, features: FloatArray, high: float, low: float, volume: float) -> list[float]:
         row = self._inputs.update_row(features, high=high, low=low, volume=volume)
-        return _estimate(self.detector.weights.probability_row(row))
+        weights = self.detector.weights
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = weights.scratch()
+        return weights.probability_row(row, scratch)

@@ -130,7 +130,8 @@ def _replay(engine: DecisionEngine, payloads: Sequence[Mapping[str, Any]], steps
         out.decisions.append(decision)
         out.rows.append(i)
         out.equity.append(1.0 + broker.equity() * unit)
-        out.positions.append(broker.position(decision.symbol))
+        # the position after the event's fills is the one the decision started from (its order works next event)
+        out.positions.append(decision.previous_position)
         if (i + 1) % every == 0 or i + 1 == len(payloads):
             rate = (i + 1) / (time.perf_counter() - started)
             say(f"replay: {i + 1}/{len(payloads)} events ({100 * (i + 1) // len(payloads)}%), {rate:,.0f} events/s")

@@ -113,6 +113,11 @@ class PaperBroker:
         book = self._books.get(symbol)
         return 0.0 if book is None else book.entry_price
 
+    def holding(self, symbol: str) -> tuple[float, float]:
+        """``(position(symbol), entry_price(symbol))`` in one lookup (the decision path reads both per event)."""
+        book = self._books.get(symbol)
+        return (0.0, 0.0) if book is None else (book.position, book.entry_price)
+
     def unit_quantity(self, symbol: str) -> float:
         """Asset quantity of a full (1.0) position of ``symbol``; 0 before its first event."""
         book = self._books.get(symbol)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,8 @@ from serving.decision.records import Action, Decision, HoldReason
 from serving.decision.roles import Role, complete_log, log_for_shadows, score_shadow
 
 __all__ = ["DecisionEngine", "EngineConfig"]
+
+Interpret = Callable[[tuple[float, float, float], float], Orders]
 
 _NAN = math.nan
 _PAIR_NANS = dict.fromkeys(PAIR_FEATURE_NAMES, _NAN)
@@ -100,9 +102,30 @@ class DecisionEngine(EngineControls):
             self._audit("reject", record._asdict())
 
     def _decide_event(self, event: MarketEvent, vector: np.ndarray, started: int) -> Decision:
+        # The hot path (every event). Without shadows, the common case, the champion alone runs through the same
+        # stages in the same order without the per-event role lists, zips and tuples the shadow path needs.
+        timestamp_ns = event.timestamp_ns
+        if timestamp_ns > self._market_ns:
+            self._market_ns = timestamp_ns
+        tick = Tick(timestamp_ns, event.close, event.high, event.low, event.bid, event.ask)
+        champion = self._champion
+        if self._shadows:
+            decision = self._decide_with_shadows(event, vector, tick, started)
+        else:
+            symbol = event.symbol
+            step = champion.broker.on_event(symbol, tick)
+            champion.policy.observe(symbol, step.net_bps)
+            inputs = self._inputs(event, vector, step, (champion,))
+            decision = self._decide(champion, event, tick, *inputs, started)
+        self.decisions_generated += 1
+        risk = self.risk
+        if len(risk.events) != self._risk_events_audited or len(risk.strategy_events) != self._strategy_events_audited:
+            self._audit_risk_events()
+        return decision
+
+    def _decide_with_shadows(self, event: MarketEvent, vector: np.ndarray, tick: Tick, started: int) -> Decision:
+        """The champion and every shadow on one event; the shadows are scored against the champion."""
         symbol = event.symbol
-        self._market_ns = max(self._market_ns, event.timestamp_ns)
-        tick = Tick(event.timestamp_ns, event.close, event.high, event.low, event.bid, event.ask)
         shadows = list(self._shadows.values())
         roles = [self._champion, *shadows]
         steps = [role.broker.on_event(symbol, tick) for role in roles]
@@ -110,6 +133,22 @@ class DecisionEngine(EngineControls):
             complete_log(role, symbol, steps[0].net_bps)
         for role, step in zip(roles, steps, strict=True):
             role.policy.observe(symbol, step.net_bps)
+        inputs = self._inputs(event, vector, steps[0], roles)
+        decisions = [self._decide(role, event, tick, *inputs, started) for role in roles]
+        for role, step, decision in zip(shadows, steps[1:], decisions[1:], strict=True):
+            score_shadow(role, steps[0], step, decision, decisions[0])
+        log_for_shadows(self._champion, symbol, decisions[0], shadows)
+        return decisions[0]
+
+    def _inputs(
+        self, event: MarketEvent, vector: np.ndarray, step: StepResult, roles: Sequence[Role]
+    ) -> tuple[dict[str, float], np.ndarray, float, dict[str, float], list[float], list[bool], HoldReason]:
+        """What every role decides on: (features, vector, volatility, snapshot, targets, active, hold).
+
+        Folds the event into each role's regime tracker and the strategies, and completes the champion's last
+        transition (``step``: the champion's outcome on this event).
+        """
+        symbol = event.symbol
         if self.feature_sink is not None:
             self.feature_sink(symbol, event.timestamp_ns, vector)
         values = vector.tolist()
@@ -117,10 +156,12 @@ class DecisionEngine(EngineControls):
         # a plain dict: the strategies' and the context's reads are C lookups, absent keys no exceptions
         features = snapshot | _PAIR_NANS
         # A quote or trade has no range: the close stands in for both ends, as the feature kernel does.
-        high = event.high if event.high == event.high else event.close
-        low = event.low if event.low == event.low else event.close
+        close, high, low = event.close, event.high, event.low
+        high = high if high == high else close
+        low = low if low == low else close
+        volume = event.volume
         for role in roles:
-            role.policy.track_regime(symbol, vector, high=high, low=low, volume=event.volume)
+            role.policy.track_regime(symbol, vector, high=high, low=low, volume=volume)
         targets, active = self._signals(symbol, features)
         if self.vetoes is not None:
             self.vetoes.expire()
@@ -128,31 +169,29 @@ class DecisionEngine(EngineControls):
             if masked:
                 active = [a and arm not in masked for arm, a in zip(self._champion.policy.arms, active, strict=True)]
         hold = self._hold_reason(event, values, active)
-        volatility = values[_VOL_INDEX] if values[_VOL_INDEX] == values[_VOL_INDEX] else 0.0
+        volatility = values[_VOL_INDEX]
+        if volatility != volatility:
+            volatility = 0.0
         # The last decision's transition completes with this event's outcome, before the new decision replaces it.
-        self._learn_online(symbol, steps[0], vector, volatility, hold)
-        args = (event, tick, features, vector, volatility, snapshot, targets, active, hold, started)
-        decisions = [self._decide(role, *args) for role in roles]
-        for role, step, decision in zip(shadows, steps[1:], decisions[1:], strict=True):
-            score_shadow(role, steps[0], step, decision, decisions[0])
-        log_for_shadows(self._champion, symbol, decisions[0], shadows)
-        self.decisions_generated += 1
-        if (
-            len(self.risk.events) != self._risk_events_audited
-            or len(self.risk.strategy_events) != self._strategy_events_audited
-        ):
-            self._audit_risk_events()
-        return decisions[0]
+        self._learn_online(symbol, step, vector, volatility, hold)
+        return features, vector, volatility, snapshot, targets, active, hold
 
     def _signals(self, symbol: str, features: Mapping[str, float]) -> tuple[list[float], list[bool]]:
         strategies = self._strategies.get(symbol)
         if strategies is None:
             strategies = self._strategies[symbol] = tuple(self._strategy_factory())
-        signals = [s.on_features(features) for s in strategies]
-        return [s.target_position for s in signals], [s.active for s in signals]
+        # one plain loop, not three comprehensions: every event, ~6 strategies
+        targets: list[float] = []
+        active: list[bool] = []
+        for strategy in strategies:
+            signal = strategy.on_features(features)
+            targets.append(signal.target_position)
+            active.append(signal.active)
+        return targets, active
 
     def _hold_reason(self, event: MarketEvent, values: list[float], active: list[bool]) -> HoldReason:
-        if not all(map(math.isfinite, values)):
+        # A finite sum means every value is finite; only otherwise (a NaN, or an overflow) are they checked one by one.
+        if not (math.isfinite(sum(values)) or all(map(math.isfinite, values))):
             return HoldReason.WARMING_UP
         now = time.time_ns() if self.config.clock == "wall" else self._market_ns
         if now - event.timestamp_ns > self._max_age_ns:
@@ -175,33 +214,49 @@ class DecisionEngine(EngineControls):
         hold: HoldReason,
         started: int,
     ) -> Decision:
+        # The hot path (every event, every role): written out flat, the proposal's fields read once.
         symbol, broker, policy = event.symbol, role.broker, role.policy
-        position, entry_price = broker.position(symbol), broker.entry_price(symbol)
+        champion = role is self._champion
+        position, entry_price = broker.holding(symbol)
+        interpret = broker.interpreter.interpret
+        decision_id = f"{symbol}:{event.timestamp_ns}:{event.event_id}:{role.name}"
+        bid, ask = quote_of(tick, broker.execution.fallback_half_spread)
         proposal: Proposal | None = None
         if hold is HoldReason.NONE:
             proposal = policy.propose(
                 symbol, features, vector, targets, active, position=position, entry_price=entry_price, close=event.close
             )
-        decision_id = f"{symbol}:{event.timestamp_ns}:{event.event_id}:{role.name}"
-        bid, ask = quote_of(tick, broker.execution.fallback_half_spread)
-        entry_f = proposal.entry_factor if proposal else 0.0
-        exit_f = proposal.exit_factor if proposal else 0.0
-        wanted = broker.interpreter.interpret((proposal.target if proposal else position, entry_f, exit_f), position)
-        strategy = proposal.choice.name if proposal else None
+        wanted, strategy, entry_f, exit_f = _wanted(proposal, position, interpret)
         verdict = self._risk_check(role, event, strategy, wanted, (bid, ask), volatility, decision_id)
-        orders = broker.interpreter.interpret((verdict.target, entry_f, exit_f), position)
+        orders = _orders_for(verdict.target, wanted, position, entry_f, exit_f, interpret)
         note = NO_VETO
-        if role is self._champion and self.vetoes is not None:
+        if champion and self.vetoes is not None:
             orders, verdict, note = self._through_gate(
                 event, decision_id, proposal, orders, verdict, (bid, ask), volatility
             )
-        traded = orders.exit_qty + orders.entry_qty
+        exit_qty, entry_qty = orders.exit_qty, orders.entry_qty
+        traded = exit_qty + entry_qty
         if note.hold is not None:
             hold = note.hold
         elif hold is HoldReason.NONE and traded == 0.0:
             hold = HoldReason.RISK if verdict.reason else HoldReason.NO_CHANGE
-        if traded == 0.0 and proposal is not None:
-            policy.forget_pending(symbol)
+        execution = broker.execution
+        if proposal is None:
+            confidence = expected_return = 0.0
+            strategy_name, regime, explored, propensity = "", policy.last_regime(symbol).value, False, 1.0
+            explanation = None
+        else:
+            if traded == 0.0:
+                policy.forget_pending(symbol)
+            choice = proposal.choice
+            confidence, expected_return = proposal.confidence, proposal.expected_return
+            strategy_name, regime, explored, propensity = (
+                choice.name,
+                proposal.regime.value,
+                choice.explored,
+                choice.propensity,
+            )
+            explanation = self._explain(role, proposal)
         decision = Decision(
             decision_id=decision_id,
             symbol=symbol,
@@ -209,33 +264,33 @@ class DecisionEngine(EngineControls):
             action=Action.BUY if traded > 0.0 else Action.SELL if traded < 0.0 else Action.HOLD,
             position_size=position + traded,
             previous_position=position,
-            entry_price=broker.execution.limit_price(orders.entry_qty, entry_f, bid, ask) if orders.entry_qty else _NAN,
-            exit_price=broker.execution.limit_price(orders.exit_qty, exit_f, bid, ask) if orders.exit_qty else _NAN,
-            confidence=proposal.confidence if proposal else 0.0,
-            expected_return=proposal.expected_return if proposal else 0.0,
+            entry_price=execution.limit_price(entry_qty, entry_f, bid, ask) if entry_qty else _NAN,
+            exit_price=execution.limit_price(exit_qty, exit_f, bid, ask) if exit_qty else _NAN,
+            confidence=confidence,
+            expected_return=expected_return,
             risk_score=verdict.risk_score,
-            strategy=proposal.choice.name if proposal else "",
-            regime=(proposal.regime if proposal else policy.last_regime(symbol)).value,
+            strategy=strategy_name,
+            regime=regime,
             hold_reason=hold,
             risk_reason=verdict.reason,
             vetoed=note.vetoed,
             veto_reason=note.reason,
-            explored=proposal.choice.explored if proposal else False,
-            propensity=proposal.choice.propensity if proposal else 1.0,
+            explored=explored,
+            propensity=propensity,
             role=role.name,
             model_versions=policy.bundle.versions,
             features=snapshot,
-            explanation=self._explain(role, proposal),
+            explanation=explanation,
             latency_us=(time.perf_counter_ns() - started) / 1e3,
         )
-        if role is self._champion and self.audit is not None:
+        if champion and self.audit is not None:
             text = decision.canonical_json()
             self._audit("decision", decision.to_dict() if text is None else Encoded(text))
         broker.submit(symbol, orders, bid, ask, volatility)
-        if proposal is not None and role is self._champion:
+        if proposal is not None and champion:
             self._last_obs[symbol] = (proposal.observation, np.array([verdict.target, entry_f, exit_f], np.float32))
-            if self.exploration is not None and proposal.choice.explored and traded != 0.0:
-                self.exploration.reserve(proposal.choice.name)
+            if explored and traded != 0.0 and self.exploration is not None:
+                self.exploration.reserve(strategy_name)
         role.decisions += 1
         return decision
 
@@ -249,13 +304,22 @@ class DecisionEngine(EngineControls):
         volatility: float,
         decision_id: str,
     ) -> Verdict:
-        """``gates.risk_verdict`` on the role's book, against the engine's clock."""
+        """``gates.risk_verdict`` on the role's book, against the engine's clock.
+
+        Without an order (no strategy, or no change: most events) the controls only move the state on the
+        loss limits, so they get the book's money alone (``Role.money_view``), not the per-symbol marks.
+        """
         now = time.time_ns() if self.config.clock == "wall" else self._market_ns
-        equity = role.broker.equity()
-        role.peak_equity = max(role.peak_equity, equity)
-        portfolio = portfolio_view(role.broker, self.config.capital, role.peak_equity, equity)
-        args = (event, strategy, wanted, quote, volatility, decision_id, now)
-        return risk_verdict(role.risk, role.broker, portfolio, *args)
+        broker = role.broker
+        equity = broker.equity()
+        if equity > role.peak_equity:  # max(peak, equity), spelled out: every event, every role
+            role.peak_equity = equity
+        peak, capital = role.peak_equity, self.config.capital
+        if strategy is None or wanted.exit_qty + wanted.entry_qty == 0.0:
+            portfolio = role.money_view(capital, broker.daily_pnl(equity), equity, peak)
+        else:
+            portfolio = portfolio_view(broker, capital, peak, equity)
+        return risk_verdict(role.risk, broker, portfolio, event, strategy, wanted, quote, volatility, decision_id, now)
 
     def _through_gate(
         self,
@@ -300,3 +364,29 @@ class DecisionEngine(EngineControls):
             champion.policy, champion.broker, self.config.reward, symbol, step, vector, volatility
         )
         self.transitions.observe(last[0], last[1], reward, next_obs, False)
+
+
+def _wanted(
+    proposal: Proposal | None, position: float, interpret: Interpret
+) -> tuple[Orders, str | None, float, float]:
+    """(the proposal's orders, its strategy, entry factor, exit factor); without a proposal, keep the position."""
+    if proposal is None:
+        return interpret((position, 0.0, 0.0), position), None, 0.0, 0.0
+    entry_f, exit_f = proposal.entry_factor, proposal.exit_factor
+    return interpret((proposal.target, entry_f, exit_f), position), proposal.choice.name, entry_f, exit_f
+
+
+def _orders_for(
+    target: float, wanted: Orders, position: float, entry_f: float, exit_f: float, interpret: Interpret
+) -> Orders:
+    """``interpret((target, entry_f, exit_f), position)``: the legs that move ``position`` to the verdict's target.
+
+    ``interpret`` is pure, so the two common outcomes skip it: the controls let ``wanted`` through unchanged
+    (the same target gives the same legs), or they kept the position (no legs, the factors as clipped in
+    ``wanted``; a broker's position always lies in [-1, 1], the clip leaves it as it is).
+    """
+    if target == wanted.target:
+        return wanted
+    if target == position and -1.0 <= position <= 1.0:
+        return Orders(position, 0.0, wanted.exit_factor, 0.0, wanted.entry_factor)
+    return interpret((target, entry_f, exit_f), position)

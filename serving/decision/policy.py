@@ -19,10 +19,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from models.agents._kernels import observe_and_act
 from models.bandit import DEFAULT_CONTEXT, ArmPnlTracker, Choice, ContextConfig, build_context
 from models.env.observation import ObservationBuilder
 from models.marketdata.simulator import REGIMES, Regime
-from models.regime.detector import RegimeEstimate, RegimeTracker
+from models.regime.detector import RegimeTracker
 from serving.decision.bundle import ModelBundle
 
 FloatArray = npt.NDArray[np.float64]
@@ -71,7 +72,10 @@ class BundlePolicy:
         self.observations = ObservationBuilder(bundle.scaler, clip=self.config.observation_clip)
         self._symbols: dict[str, _SymbolPolicyState] = {}
         self._context = np.empty(self.bandit.config.dim)
-        self._last_regime: dict[str, RegimeEstimate] = {}
+        self._last_regime: dict[str, Regime] = {}
+        self._fused_actor: object = None
+        self._fused_args: tuple[Any, ...] | None = None
+        """``forward_row``'s arguments of ``_fused_actor`` (None: the actor is not fused with the observation)."""
         self.on_outcome: Callable[[str, float, bool], None] | None = None
         """Called with (arm, net_bps, explored) for every outcome (the champion's exploration budget, stats)."""
         self.last_choice: dict[str, Choice] = {}
@@ -90,7 +94,7 @@ class BundlePolicy:
 
     def observe(self, symbol: str, net_bps: float) -> None:
         """The outcome of this policy's last decision on ``symbol``: the bandit's reward, the arm's PnL."""
-        state = self._state(symbol)
+        state = self._symbols.get(symbol) or self._state(symbol)
         if state.pending is None:
             return
         arm, context, explored = state.pending
@@ -102,12 +106,12 @@ class BundlePolicy:
 
     def track_regime(self, symbol: str, features: FloatArray, *, high: float, low: float, volume: float) -> Regime:
         """Fold the event into the symbol's regime tracker (every event, warm or not)."""
-        estimate = self._state(symbol).regime.update(features, high=high, low=low, volume=volume)
-        self._last_regime[symbol] = estimate
-        return estimate.regime
+        state = self._symbols.get(symbol) or self._state(symbol)
+        regime = self._last_regime[symbol] = state.regime.update_regime(features, high=high, low=low, volume=volume)
+        return regime
 
     def last_regime(self, symbol: str) -> Regime:
-        return self._last_regime[symbol].regime
+        return self._last_regime[symbol]
 
     def propose(
         self,
@@ -121,17 +125,22 @@ class BundlePolicy:
         entry_price: float,
         close: float,
     ) -> Proposal:
-        """The bandit's arm, its signal sized by the actor; at least one arm must be active."""
-        state = self._state(symbol)
-        regime = self._last_regime[symbol].regime
+        """The bandit's arm, its signal sized by the actor; at least one arm must be active.
+
+        The hot path: one state lookup, and the observation and the actor in one compiled call where the
+        actor is the bundle's ``NumpyActor`` (``_observe_and_act``).
+        """
+        state = self._symbols.get(symbol) or self._state(symbol)
+        regime = self._last_regime[symbol]
+        bandit = self.bandit
         context = build_context(features, regime, state.tracker.as_list(), self.config.context, out=self._context)
-        choice = self.bandit.select(context, mask=active)
+        choice = bandit.select(context, mask=active)
         self.last_choice[symbol] = choice
-        obs = self.observations.build(
-            vector, position=position, entry_price=entry_price, close=close, regime=_REGIME_CODE[regime]
-        )
-        raw = np.asarray(self.bundle.actor(obs)).reshape(-1).tolist()  # float32 -> float is exact
-        # a finite sum means three finite values; only otherwise (or on an overflow) are they checked one by one
+        obs, action = self._observe_and_act(vector, position, entry_price, close, _REGIME_CODE[regime])
+        flat = action if type(action) is np.ndarray and action.ndim == 1 else np.asarray(action).reshape(-1)
+        raw = flat.tolist()
+        # float32 -> float is exact; a finite sum means three finite values; only otherwise (or on an overflow)
+        # are they checked one by one
         if len(raw) != 3 or not (math.isfinite(sum(raw)) or all(map(math.isfinite, raw))):
             raise ValueError(f"actor: expected 3 finite values [size, entry, exit], got {raw}")
         size, entry, exit_ = raw
@@ -139,21 +148,42 @@ class BundlePolicy:
         # itself, and every other value, NaN included, takes the original expression.
         entry = entry if 0.0 < entry < 1.0 else min(1.0, max(0.0, entry))
         exit_ = exit_ if 0.0 < exit_ < 1.0 else min(1.0, max(0.0, exit_))
-        target = targets[choice.arm] * abs(size)
+        arm = choice.arm
+        target = targets[arm] * abs(size)
         target = target if -1.0 < target < 1.0 else max(-1.0, min(1.0, target))
-        mean, width = self.bandit.estimate(choice.arm, context)
+        mean, width = bandit.estimate(arm, context)
         kept = context.copy()
-        state.pending = (choice.arm, kept, choice.explored)
+        state.pending = (arm, kept, choice.explored)
         return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, kept)
+
+    def _observe_and_act(
+        self, vector: FloatArray, position: float, entry_price: float, close: float, regime: int
+    ) -> tuple[npt.NDArray[np.float32], npt.ArrayLike]:
+        """The observation and the actor's raw action: one compiled call for a ``NumpyActor`` (the bundle's,
+        ``row_args``) on the builder's compiled path, else ``build`` then the actor, with the same values."""
+        actor, builder = self.bundle.actor, self.observations
+        if actor is not self._fused_actor:
+            row_args = getattr(actor, "row_args", None)
+            self._fused_args = row_args(builder.dim) if callable(row_args) else None
+            self._fused_actor = actor
+        fused = self._fused_args
+        if fused is not None:
+            live = builder.live_args(vector, position=position, entry_price=entry_price, close=close, regime=regime)
+            if live is not None:
+                obs: npt.NDArray[np.float32]
+                obs, action = observe_and_act(*live, *fused)
+                return obs, action
+        obs = builder.build(vector, position=position, entry_price=entry_price, close=close, regime=regime)
+        return obs, actor(obs)
 
     def pending_choice(self, symbol: str) -> tuple[int, FloatArray] | None:
         """(arm, context) of the last proposal whose outcome will train the bandit; None once forgotten or observed."""
-        pending = self._state(symbol).pending
+        pending = (self._symbols.get(symbol) or self._state(symbol)).pending
         return None if pending is None else (pending[0], pending[1])
 
     def forget_pending(self, symbol: str) -> None:
         """The decision will not be executed (held, denied): its outcome must not train the bandit."""
-        self._state(symbol).pending = None
+        (self._symbols.get(symbol) or self._state(symbol)).pending = None
 
     def adopt(self, previous: BundlePolicy) -> None:
         """Carry a copy of the per-symbol state of ``previous`` (a hot-swap, or a shadow's start).

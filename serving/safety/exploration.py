@@ -115,15 +115,40 @@ class RiskBudgetGuard:
         if not self.arms or len(set(self.arms)) != len(self.arms):
             raise ValueError(f"arms: must be non-empty and unique, got {self.arms!r}")
         self._budgets = {arm: _ArmBudget(remaining=self.config.initial_budget_bps) for arm in self.arms}
+        self._allowed: tuple[bool, ...] | None = None
+        """``allowed(self.arms)`` until a budget changes (None: to be computed)."""
 
     def allow(self, arm: str) -> bool:
         """Whether ``arm`` may be chosen by exploration now (the module docstring's condition)."""
         budget, reserve = self._budget(arm), self.config.worst_loss_bps
         return budget.remaining - reserve * budget.open > reserve
 
+    def allowed(self, arms: Sequence[str]) -> Sequence[bool]:
+        """``allow`` of each of ``arms`` in one call: ``LinUCB.select`` asks about every arm on every decision.
+
+        For the guard's own arms (the bandit's) the answer is kept until the next ``reserve``, ``release``,
+        ``record`` or ``load_state_dict``, the only calls that change a budget.
+        """
+        if arms != self.arms:
+            return self._allow_each(arms)
+        cached = self._allowed
+        if cached is None:
+            cached = self._allowed = tuple(self._allow_each(self.arms))
+        return cached
+
+    def _allow_each(self, arms: Sequence[str]) -> list[bool]:
+        reserve, budgets = self.config.worst_loss_bps, self._budgets
+        try:
+            return [budgets[arm].remaining - reserve * budgets[arm].open > reserve for arm in arms]
+        except KeyError:
+            for arm in arms:
+                self._budget(arm)  # raises the KeyError naming the unknown arm
+            raise
+
     def reserve(self, arm: str) -> None:
         """An exploratory decision of ``arm`` was executed: hold ``worst_loss_bps`` until its ``record``."""
         self._budget(arm).open += 1
+        self._allowed = None
 
     def release(self, arm: str) -> None:
         """A reserved exploration ends without an outcome (nothing traded): its reserve goes back."""
@@ -131,12 +156,14 @@ class RiskBudgetGuard:
         if budget.open == 0:
             raise ValueError(f"arm: {arm!r} has no open exploration to release")
         budget.open -= 1
+        self._allowed = None
 
     def record(self, arm: str, pnl_bps: float, *, explored: bool) -> BudgetUpdate:
         """Fold one outcome of ``arm`` into its budget (the rule in the module docstring)."""
         if not math.isfinite(pnl_bps):
             raise ValueError(f"pnl_bps: must be finite, got {pnl_bps}")
         budget = self._budget(arm)
+        self._allowed = None
         spent = max(0.0, -pnl_bps) if explored else 0.0
         budget.remaining -= spent
         headroom = max(0.0, self.config.max_budget_bps - budget.remaining)
@@ -193,6 +220,7 @@ class RiskBudgetGuard:
         if state.get("version") != STATE_VERSION or list(state.get("arms", ())) != list(self.arms):
             raise ValueError(f"state: written for version {state.get('version')} arms {state.get('arms')}")
         self._budgets = {arm: _arm_from(arm, state["budgets"][arm]) for arm in self.arms}
+        self._allowed = None
 
     def _budget(self, arm: str) -> _ArmBudget:
         budget = self._budgets.get(arm)

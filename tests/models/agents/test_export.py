@@ -24,8 +24,10 @@ from models.agents import (
     train_ddpg,
     train_ppo,
 )
+from models.agents._kernels import observe_and_act
 from models.agents.export import weights_digest
 from models.env import TradingEnv, TradingEnvConfig, btc_perp_replay
+from models.env.observation import FeatureScaler, ObservationBuilder
 from models.seeding import make_rng
 
 
@@ -134,6 +136,29 @@ def test_numpy_actor_given_one_row_returns_the_batch_path_action(
     np.testing.assert_allclose(actor(obs[0].astype(np.float64)), rows[0], rtol=0.0, atol=1e-6)
     strided = np.repeat(obs[0], 2)[::2]
     np.testing.assert_allclose(actor(strided), rows[0], rtol=0.0, atol=1e-6)
+
+
+def test_observe_and_act_given_live_features_returns_build_then_actor_bit_for_bit(
+    ddpg: TD3, env: TradingEnv, tmp_path: Path
+) -> None:
+    export_actor(ddpg, tmp_path)
+    actor = load_actor(tmp_path)
+    builder = ObservationBuilder(FeatureScaler(center=(0.5,) * 21, scale=(2.0,) * 21), clip=10.0)
+    rng = make_rng(3)
+    assert isinstance(actor, NumpyActor)
+    fused = actor.row_args(builder.dim)
+    assert fused is not None and actor.row_args(builder.dim + 1) is None
+    for regime in (-1, 0, 6):
+        features = np.where(rng.random(21) < 0.1, np.nan, rng.normal(scale=30.0, size=21))
+        live = builder.live_args(features, position=0.5, entry_price=100.0, close=101.0, regime=regime)
+        assert live is not None
+
+        obs, action = observe_and_act(*live, *fused)
+
+        expected = builder.build(features, position=0.5, entry_price=100.0, close=101.0, regime=regime)
+        np.testing.assert_array_equal(obs, expected)
+        np.testing.assert_array_equal(action, actor(expected))
+    assert builder.live_args(features.astype(np.float32), position=0.0, entry_price=0.0, close=1.0, regime=0) is None
 
 
 def test_numpy_actor_given_row_returns_a_fresh_array_each_call(ddpg: TD3, env: TradingEnv, tmp_path: Path) -> None:

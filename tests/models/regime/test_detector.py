@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -94,6 +95,37 @@ def test_probability_row_given_undefined_infinite_and_clipped_inputs_returns_pro
         x = np.where(rng.random(x.size) < 0.15, special, x)
 
         assert weights.probability_row(x.tolist()) == weights.probability_list(x.copy())
+
+
+def test_probability_row_given_scratch_buffers_returns_the_allocating_result_bit_for_bit(
+    small_detector: RegimeDetector,
+) -> None:
+    rng = make_rng(9)
+    weights = small_detector.weights
+    scratch = weights.scratch()
+    for _ in range(200):
+        x = rng.normal(scale=4.0, size=len(small_detector.input_names))
+        x = np.where(rng.random(x.size) < 0.15, np.nan, x).tolist()
+
+        assert weights.probability_row(x, scratch) == weights.probability_row(x)
+
+
+def test_tracker_update_regime_given_a_stream_returns_update_regime_also_after_a_deep_copy(
+    small_detector: RegimeDetector,
+) -> None:
+    bars = simulate(SimulatorConfig(seed=22, n_bars=300))
+    events = events_frame(bars, "bars")
+    engine, fast, full = FeatureEngine(), small_detector.tracker(), small_detector.tracker()
+    stamps = timestamp_ns(events["timestamp"])
+    columns = {name: events[name].to_numpy() for name in EVENT_COLUMNS}
+
+    for t in range(len(events)):
+        features = engine.update(int(stamps[t]), *(float(columns[name][t]) for name in EVENT_COLUMNS))
+        if t == 150:
+            fast = copy.deepcopy(fast)  # the copy's scratch buffers must be its own, views included
+        bar = {"high": columns["high"][t], "low": columns["low"][t], "volume": columns["volume"][t]}
+
+        assert fast.update_regime(features, **bar) == full.update(features, **bar).regime
 
 
 def test_predict_given_wrong_input_length_raises(small_detector: RegimeDetector) -> None:

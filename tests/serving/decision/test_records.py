@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+import pickle
 from pathlib import Path
 from types import MappingProxyType
 
@@ -36,7 +36,7 @@ def _decision(**changes: object) -> Decision:
         features={"ret_1": -0.00025991466281610287, "vol_30": math.nan, "spread_bps": 1e22},
         latency_us=12.5,
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return msgspec.structs.replace(base, **changes)
 
 
 def test_canonical_json_given_finite_decision_returns_the_general_encoders_content() -> None:
@@ -83,7 +83,20 @@ def test_canonical_json_given_nan_features_and_read_only_versions_returns_to_dic
         assert decision.canonical_json() == sorted_encoder.encode(decision.to_dict()).decode()
 
 
-TIMESTAMPS = [0, 1, 999, 1_500, 999_999_999, -1_500_000_001, 1_641_347_940_123_456_789, 1_700_000_000_000_000_500]
+TIMESTAMPS = [
+    0,
+    1,
+    999,
+    1_500,
+    999_999_999,
+    -1_500_000_001,
+    -86_400_000_000_000,
+    1_641_347_940_000_000_000,
+    1_641_347_940_123_456_789,
+    1_700_000_000_000_000_500,
+    3_999_999_999_000_000_000,
+    4_000_000_000_000_000_000,
+]
 
 
 @pytest.mark.parametrize("timestamp_ns", TIMESTAMPS)
@@ -107,3 +120,19 @@ def test_to_dict_given_finite_or_non_finite_features_returns_a_copy_with_none_fo
         "c": 1.0,
     }
     assert _decision(position_size=1e308, previous_position=1e308).canonical_json() is not None
+
+
+def test_canonical_json_given_exit_price_text_in_a_string_field_puts_event_time_in_its_sorted_place() -> None:
+    decision = _decision(decision_id='x,"exit_price":1', symbol=',"exit_price":')
+
+    text = decision.canonical_json()
+
+    assert text == msgspec.json.Encoder(order="sorted").encode(decision.to_dict()).decode()
+
+
+def test_decision_given_assignment_or_pickle_stays_frozen_and_round_trips() -> None:
+    decision = _decision(entry_price=1.0, exit_price=2.0, features={"a": 1.0})
+
+    with pytest.raises(AttributeError):
+        decision.symbol = "ETH-PERP"  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(decision)) == decision

@@ -53,6 +53,25 @@ def test_record_given_an_exploratory_loss_returns_an_audit_ready_update() -> Non
     assert update.to_dict()["remaining_bps"] == 6.0
 
 
+def test_allowed_given_budget_changes_returns_allow_of_every_arm_after_each() -> None:
+    guard = RiskBudgetGuard(["a", "b"], ExplorationBudgetConfig(initial_budget_bps=20.0, worst_loss_bps=8.0))
+    seen = [guard.allowed(guard.arms)]
+    guard.reserve("a")
+    guard.reserve("a")
+    seen.append(guard.allowed(guard.arms))
+    guard.release("a")
+    seen.append(guard.allowed(guard.arms))
+    guard.record("b", -20.0, explored=True)
+    seen.append(guard.allowed(guard.arms))
+    guard.load_state_dict(RiskBudgetGuard(["a", "b"]).state_dict())
+    seen.append(guard.allowed(guard.arms))
+
+    assert [list(flags) for flags in seen] == [[True, True], [False, True], [True, True], [True, False], [True, True]]
+    assert list(guard.allowed(["b"])) == [guard.allow("b")]
+    with pytest.raises(KeyError, match="unknown arm 'c'"):
+        guard.allowed(["a", "c"])
+
+
 def test_allow_given_open_explorations_returns_false_once_their_worst_loss_would_spend_the_budget() -> None:
     guard = RiskBudgetGuard(["a"], ExplorationBudgetConfig(initial_budget_bps=20.0, worst_loss_bps=8.0))
     allowed = [guard.allow("a")]
