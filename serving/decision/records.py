@@ -25,7 +25,7 @@ def _as_dict(value: object) -> dict[Any, Any]:
     """msgspec's hook for what it cannot encode itself: a read-only mapping (``MappingProxyType``) as a dict."""
     if isinstance(value, Mapping):
         return dict(value)
-    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+    raise TypeError(f"canonical JSON: cannot encode a {type(value).__name__}")
 
 
 _CANONICAL = msgspec.json.Encoder(order="sorted", enc_hook=_as_dict)

@@ -119,7 +119,9 @@ def test_to_dict_given_finite_or_non_finite_features_returns_a_copy_with_none_fo
         "b": None,
         "c": 1.0,
     }
-    assert _decision(position_size=1e308, previous_position=1e308).canonical_json() is not None
+    text = _decision(position_size=1e308, previous_position=1e308).canonical_json()
+    assert text is not None
+    assert json.loads(text)["position_size"] == 1e308
 
 
 def test_canonical_json_given_exit_price_text_in_a_string_field_puts_event_time_in_its_sorted_place() -> None:
