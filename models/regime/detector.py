@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from models.features import FEATURE_NAMES
 from models.marketdata.simulator import REGIMES, Regime
-from models.regime.inputs import InputSpec, InputState
+from models.regime._kernel import new_state, pack_params, probabilities_offset, step
+from models.regime.inputs import InputSpec, check_event, check_shape, ewma_decays
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -32,6 +32,7 @@ CLIP_Z = 6.0
 """Standardised inputs are winsorised at +-6 sd, in training and inference alike, so the quadratic
 terms cannot extrapolate wildly on data far outside the training range (a flash crash, a new venue)."""
 _CLIP_HIGH, _CLIP_LOW = CLIP_Z, -CLIP_Z
+_FEATURE_SHAPE = (len(FEATURE_NAMES),)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -102,6 +103,10 @@ class SoftmaxWeights:
         object.__setattr__(self, "_rows", np.ascontiguousarray(flat[:, 1:]))
         object.__setattr__(self, "_rows_const", np.ascontiguousarray(flat[:, 0]))
 
+    def packed(self, spec: InputSpec) -> FloatArray:
+        """The weights and ``spec``'s EWMA decays as ``models.regime._kernel.step`` reads them (one array)."""
+        return pack_params(self.mean, self._inv_scale, self._rows, self._rows_const, ewma_decays(spec))
+
     def probabilities(self, x: FloatArray) -> FloatArray:
         """Softmax probabilities (rows, regimes) of an input matrix (rows, inputs)."""
         u = np.concatenate([np.ones((x.shape[0], 1)), standardise(x, self.mean, self.scale)], axis=1)
@@ -124,51 +129,9 @@ class SoftmaxWeights:
         np.maximum(z, -CLIP_Z, out=z)
         return self._softmax(z)
 
-    def scratch(self) -> RowScratch:
-        """Buffers for ``probability_row`` (one set per caller: the weights are shared, read-only)."""
-        d, k = self.mean.shape[0], len(REGIMES)
-        rows = np.empty(k * (d + 1))
-        grid = rows.reshape(k, d + 1)
-        return RowScratch(np.empty(d), rows, grid[:, 1:], grid[:, 0], np.empty(k))
-
-    def probability_row(self, row: Sequence[float], scratch: RowScratch | None = None) -> list[float]:
-        """``probability_list`` of one input row given as floats (``InputState.update_row``), bit for bit.
-
-        The standardisation is elementwise, so plain floats give the same IEEE results as the numpy form
-        (subtract, multiply, NaN -> 0, clip) for a fraction of its per-call cost; only the products stay numpy.
-        Hot path: the clip is two comparisons inline (``max(-c, min(v, c))`` without the calls).
-        """
-        z = []
-        for x, m, s in zip(row, self._mean_list, self._inv_scale_list, strict=True):
-            v = (x - m) * s
-            z.append(_CLIP_HIGH if v > _CLIP_HIGH else _CLIP_LOW if v < _CLIP_LOW else v if v == v else 0.0)
-        if scratch is None:
-            return self._softmax(np.array(z))
-        # ``_softmax``'s products and sums into the caller's buffers: the same BLAS calls on the same values,
-        # without its five temporary arrays, reshape and slices.
-        zs, rows, rows_z, rows_const, logits = scratch
-        zs[:] = z
-        np.dot(self._rows, zs, out=rows)
-        rows += self._rows_const
-        np.dot(rows_z, zs, out=logits)
-        logits += rows_const
-        return _normalised(logits.tolist())
-
     def _softmax(self, z: FloatArray) -> list[float]:
         rows = (self._rows @ z + self._rows_const).reshape(len(REGIMES), -1)
         return _normalised((rows[:, 1:] @ z + rows[:, 0]).tolist())
-
-
-class RowScratch(NamedTuple):
-    """``SoftmaxWeights.probability_row``'s buffers: z, the rows ``A_k u`` (flat) and views on them, logits."""
-
-    z: FloatArray
-    rows: FloatArray
-    rows_z: FloatArray
-    """``rows`` as (regimes, 1 + inputs) without the constant column (a view)."""
-    rows_const: FloatArray
-    """The constant column of ``rows`` (a view)."""
-    logits: FloatArray
 
 
 def _normalised(logits: list[float]) -> list[float]:
@@ -253,31 +216,37 @@ class RegimeDetector:
 
 
 class RegimeTracker:
-    """Per-symbol streaming detector: one ``update`` per event, O(1), causal by construction."""
+    """Per-symbol streaming detector: one ``update`` per event, O(1), causal by construction.
+
+    Each event is one compiled call (``models.regime._kernel.step``): the input EWMAs, the input row and the
+    softmax, on this tracker's state array and the detector's packed weights.
+    """
 
     def __init__(self, detector: RegimeDetector) -> None:
         self.detector = detector
-        self._inputs = InputState(detector.spec)
-        self._scratch: RowScratch | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # A copy (``BundlePolicy.adopt`` deep-copies trackers) rebuilds the scratch: a deep copy of its views
-        # would be arrays of their own, no longer views on the copied buffer.
-        return {**self.__dict__, "_scratch": None}
+        self._spec = detector.spec
+        self._use_quotes = detector.spec.use_quotes
+        self._d, self._k = detector.weights.mean.shape[0], len(REGIMES)
+        self._params = detector.weights.packed(detector.spec)
+        self._state = new_state(self._d, self._k)
+        self._probs_at = probabilities_offset(self._d, self._k)
 
     def update(self, features: FloatArray, *, high: float, low: float, volume: float) -> RegimeEstimate:
         """Estimate after the event with feature vector ``features`` (``FeatureEngine.update``'s output)."""
-        return _estimate(self._probabilities(features, high, low, volume))
+        self._step(features, high, low, volume)
+        at = self._probs_at
+        return _estimate(self._state[at : at + self._k].tolist())
 
     def update_regime(self, features: FloatArray, *, high: float, low: float, volume: float) -> Regime:
         """``update(...).regime`` without building the estimate (the decision path reads only the regime)."""
-        probs = self._probabilities(features, high, low, volume)
-        return REGIMES[probs.index(max(probs))]
+        return REGIMES[self._step(features, high, low, volume)]
 
-    def _probabilities(self, features: FloatArray, high: float, low: float, volume: float) -> list[float]:
-        row = self._inputs.update_row(features, high=high, low=low, volume=volume)
-        weights = self.detector.weights
-        scratch = self._scratch
-        if scratch is None:
-            scratch = self._scratch = weights.scratch()
-        return weights.probability_row(row, scratch)
+    def _step(self, features: FloatArray, high: float, low: float, volume: float) -> int:
+        if features.shape != _FEATURE_SHAPE:
+            check_shape(features)
+        answer: int = step(
+            features, high, low, volume, self._use_quotes, self._d, self._k, self._params, self._state, CLIP_Z
+        )
+        if answer < 0:
+            check_event(features, answer, high, low)
+        return answer

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +30,7 @@ import pandas as pd
 
 from models.features import FEATURE_NAMES
 from models.features.batch import event_arrays
+from models.regime._kernel import BAD_QUOTES, BAD_RANGE, N_EWMA, PARKINSON, USED_FEATURES, input_row
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -38,11 +38,6 @@ RANGE_HALFLIVES = (5.0, 20.0)
 VOLUME_HALFLIVES = (10.0, 30.0)
 SPREAD_HALFLIFE = 3.0
 RETURN_HORIZONS = (5, 15, 60)
-_ROOT_HORIZONS = tuple(math.sqrt(k) for k in RETURN_HORIZONS)
-_ROOT_5, _ROOT_15, _ROOT_60 = _ROOT_HORIZONS
-_PARKINSON = 1.0 / (4.0 * math.log(2.0))
-_NAN = math.nan
-_INF = math.inf
 
 CORE_INPUTS: tuple[str, ...] = (
     *(f"ret_z_{k}" for k in RETURN_HORIZONS),
@@ -58,13 +53,8 @@ CORE_INPUTS: tuple[str, ...] = (
 QUOTE_INPUTS: tuple[str, ...] = ("spread_z_60", f"spread_level_{SPREAD_HALFLIFE:g}")
 
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
-# The platform features the inputs read, in the column order ``_assemble`` indexes them by.
-_USED: tuple[str, ...] = (
-    *("ret_1", "ret_5", "ret_15", "ret_60", "rvol_15", "ma_cross", "rsi_14", "zscore_30", "volume_ratio"),
-    *("drawdown_60", "spread_bps", "spread_z_60"),
-)
-_INDEX = tuple(_F[name] for name in _USED)
-_pick = itemgetter(*_INDEX)
+_USED = USED_FEATURES
+"""The platform features the inputs read, in the column order ``_assemble`` indexes them by."""
 _FEATURE_SHAPE = (len(FEATURE_NAMES),)
 
 
@@ -133,7 +123,7 @@ def _raw_terms(
 ) -> FloatArray:
     """Per-event terms the EWMAs average, one column per EWMA in ``InputSpec.halflives`` order."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        range_var = np.log(high / low) ** 2 * _PARKINSON
+        range_var = np.log(high / low) ** 2 * PARKINSON
     r2 = ret_1 * ret_1
     return np.stack([r2, range_var, range_var, range_var, volume, volume, volume, spread, spread], axis=1)
 
@@ -172,101 +162,52 @@ def regime_inputs(events: pd.DataFrame, features: pd.DataFrame, spec: InputSpec)
     return _assemble(f, means, spec)
 
 
-def _log(x: float) -> float:
-    return math.log(x) if x > 0.0 else math.nan
-
-
-def _log_of_ratio(numerator: float, denominator: float) -> float:
-    """log(numerator / denominator), NaN unless the denominator and the ratio are > 0 (five per event)."""
-    if denominator > 0.0:
-        ratio = numerator / denominator
-        if ratio > 0.0:
-            return math.log(ratio)
-    return math.nan
+def ewma_decays(spec: InputSpec) -> FloatArray:
+    """Per-event decay ``0.5 ** (1 / half-life)`` of each EWMA, ``InputSpec.halflives`` order."""
+    return np.array([0.5 ** (1.0 / h) for h in spec.halflives])
 
 
 class InputState:
     """Streaming input state of one symbol: ``update`` folds one event in, O(1), and returns its inputs.
 
-    Plain float arithmetic rather than numpy: on a 9-element state the per-call overhead of numpy
-    would cost more than the arithmetic (the hot-path budget is a few microseconds).
+    The arithmetic is ``models.regime._kernel.input_row`` (one compiled call; ``RegimeTracker`` runs the same
+    function inside its per-event step), on the EWMA sums and weights this object holds.
     """
 
     def __init__(self, spec: InputSpec) -> None:
         self.spec = spec
-        self._decay = [0.5 ** (1.0 / h) for h in spec.halflives]
-        self._sums = [0.0] * len(self._decay)
-        self._weights = [0.0] * len(self._decay)
-
-    def _fold(self, terms: tuple[float, ...]) -> list[float]:
-        """One EWMA step per term (a NaN term only decays the old weights); returns the means.
-
-        Hot path: the state lists are updated in place (no per-event lists of sums and weights).
-        """
-        sums, weights, decays = self._sums, self._weights, self._decay
-        means = [_NAN] * len(sums)
-        for i in range(len(sums)):  # one term per EWMA, ``InputSpec.halflives`` order
-            term, decay = terms[i], decays[i]
-            if term == term:
-                s = sums[i] = sums[i] * decay + term
-                w = weights[i] = weights[i] * decay + 1.0
-            else:
-                s = sums[i] = sums[i] * decay
-                w = weights[i] = weights[i] * decay
-            if w > 0.0:
-                means[i] = s / w
-        return means
+        self._decay = ewma_decays(spec)
+        self._state = np.zeros(2 * N_EWMA)
 
     def update(self, features: FloatArray, *, high: float, low: float, volume: float) -> FloatArray:
-        """``update_row`` as an array."""
-        return np.asarray(self.update_row(features, high=high, low=low, volume=volume), dtype=np.float64)
-
-    def update_row(self, features: FloatArray, *, high: float, low: float, volume: float) -> list[float]:
         """Inputs of the event whose feature vector (``FEATURE_NAMES`` order) is ``features`` (non-finite: NaN).
 
         ``high`` and ``low`` are the event's range (the close for a quote or trade event, as
         ``events_frame`` sets them); ``volume`` NaN counts as 0, as in the feature engine.
         """
-        if features.shape != _FEATURE_SHAPE:
-            raise ValueError(f"features: expected shape ({len(FEATURE_NAMES)},), got {features.shape}")
-        if not (low > 0.0 and high >= low and high < _INF):
-            raise ValueError(f"high/low: need high >= low > 0, got high={high!r}, low={low!r}")
-        f = _pick(features.tolist())
-        spread = f[10]
-        use_quotes = self.spec.use_quotes
-        if use_quotes and not spread > 0.0:
-            raise _quote_error("event", spread)
-        volume = 0.0 if volume != volume else volume
-        range_var = math.log(high / low) ** 2 * _PARKINSON
-        m = self._fold((f[0] * f[0], range_var, range_var, range_var, volume, volume, volume, spread, spread))
-        sigma = math.sqrt(m[0])
-        # Hot path: a defined baseline (sigma > 0, every event past the first return) makes each input
-        # scaled by it a plain division; without one (0 or NaN) those inputs are undefined (NaN).
-        if sigma > 0.0:
-            ret_5, ret_15, ret_60 = f[1] / (sigma * _ROOT_5), f[2] / (sigma * _ROOT_15), f[3] / (sigma * _ROOT_60)
-            rvol, cross, drawdown = _log(f[4] / sigma), f[5] / sigma, f[9] / sigma
-        else:
-            ret_5 = ret_15 = ret_60 = rvol = cross = drawdown = _NAN
-        row = [
-            ret_5,
-            ret_15,
-            ret_60,
-            rvol,
-            cross,
-            (f[6] - 50.0) / 50.0,
-            f[7],
-            _log(f[8]),
-            drawdown,
-            0.5 * _log_of_ratio(m[1], m[3]),
-            0.5 * _log_of_ratio(m[2], m[3]),
-            _log_of_ratio(m[4], m[6]),
-            _log_of_ratio(m[5], m[6]),
-        ]
-        if use_quotes:
-            row += [f[11], _log_of_ratio(m[7], m[8])]
-        # Hot path: a finite sum means every input is finite (an inf or NaN makes it inf or NaN), so the
-        # per-input pass that turns non-finite values into NaN runs only when the sum is not finite.
-        total = sum(row)
-        if total - total == 0.0:
-            return row
-        return [v if math.isfinite(v) else _NAN for v in row]
+        check_shape(features)
+        row = np.empty(len(self.spec.names))
+        code = input_row(features, high, low, volume, self.spec.use_quotes, self._decay, self._state, row)
+        check_event(features, code, high, low)
+        return row
+
+    def update_row(self, features: FloatArray, *, high: float, low: float, volume: float) -> list[float]:
+        """``update`` as a list of floats."""
+        out: list[float] = self.update(features, high=high, low=low, volume=volume).tolist()
+        return out
+
+
+def check_event(features: FloatArray, code: int, high: float, low: float) -> None:
+    """Raise the error behind a kernel answer (``BAD_RANGE``, ``BAD_QUOTES``); a regime index or 0 passes."""
+    if code >= 0:
+        return
+    if code == BAD_RANGE:
+        raise ValueError(f"high/low: need high >= low > 0, got high={high!r}, low={low!r}")
+    if code == BAD_QUOTES:
+        raise _quote_error("event", float(features[_F["spread_bps"]]))
+    raise ValueError(f"regime step: unexpected answer {code}")
+
+
+def check_shape(features: FloatArray) -> None:
+    if features.shape != _FEATURE_SHAPE:
+        raise ValueError(f"features: expected shape ({len(FEATURE_NAMES)},), got {features.shape}")

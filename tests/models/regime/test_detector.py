@@ -14,7 +14,7 @@ import pytest
 from models.features import FeatureEngine, events_frame
 from models.features.batch import EVENT_COLUMNS, timestamp_ns
 from models.marketdata.simulator import REGIMES, SimulatorConfig, simulate
-from models.regime import RegimeConfig, RegimeDetector, detect, fit_regime_detector
+from models.regime import InputState, RegimeConfig, RegimeDetector, detect, fit_regime_detector
 from models.regime.detector import expand, standardise
 from models.regime.fit import fit_softmax, training_set
 from models.seeding import make_rng
@@ -84,30 +84,22 @@ def test_predict_given_input_vector_returns_consistent_immutable_estimate(small_
         estimate.confidence = 0.0  # type: ignore[misc]
 
 
-def test_probability_row_given_undefined_infinite_and_clipped_inputs_returns_probability_list_bit_for_bit(
-    small_detector: RegimeDetector,
-) -> None:
-    rng = make_rng(8)
-    weights = small_detector.weights
-    for _ in range(200):
-        x = rng.normal(scale=4.0, size=len(small_detector.input_names))
-        special = rng.choice([np.nan, np.inf, -np.inf, 0.0], size=x.size)
-        x = np.where(rng.random(x.size) < 0.15, special, x)
+def test_tracker_given_a_stream_returns_predict_of_the_streamed_inputs(small_detector: RegimeDetector) -> None:
+    # the compiled step (its own inputs and softmax) against InputState's inputs through predict (numpy, BLAS)
+    bars = simulate(SimulatorConfig(seed=23, n_bars=400))
+    events = events_frame(bars, "bars")
+    engine, tracker, inputs = FeatureEngine(), small_detector.tracker(), InputState(small_detector.spec)
+    stamps = timestamp_ns(events["timestamp"])
+    columns = {name: events[name].to_numpy() for name in EVENT_COLUMNS}
 
-        assert weights.probability_row(x.tolist()) == weights.probability_list(x.copy())
+    for t in range(len(events)):
+        features = engine.update(int(stamps[t]), *(float(columns[name][t]) for name in EVENT_COLUMNS))
+        bar = {"high": columns["high"][t], "low": columns["low"][t], "volume": columns["volume"][t]}
+        streamed = tracker.update(features, **bar)
+        expected = small_detector.predict(inputs.update(features, **bar))
 
-
-def test_probability_row_given_scratch_buffers_returns_the_allocating_result_bit_for_bit(
-    small_detector: RegimeDetector,
-) -> None:
-    rng = make_rng(9)
-    weights = small_detector.weights
-    scratch = weights.scratch()
-    for _ in range(200):
-        x = rng.normal(scale=4.0, size=len(small_detector.input_names))
-        x = np.where(rng.random(x.size) < 0.15, np.nan, x).tolist()
-
-        assert weights.probability_row(x, scratch) == weights.probability_row(x)
+        assert streamed.regime is expected.regime
+        np.testing.assert_allclose(streamed.probabilities, expected.probabilities, rtol=0, atol=1e-12)
 
 
 def test_tracker_update_regime_given_a_stream_returns_update_regime_also_after_a_deep_copy(
@@ -122,7 +114,7 @@ def test_tracker_update_regime_given_a_stream_returns_update_regime_also_after_a
     for t in range(len(events)):
         features = engine.update(int(stamps[t]), *(float(columns[name][t]) for name in EVENT_COLUMNS))
         if t == 150:
-            fast = copy.deepcopy(fast)  # the copy's scratch buffers must be its own, views included
+            fast = copy.deepcopy(fast)  # the copy's state must be its own
         bar = {"high": columns["high"][t], "low": columns["low"][t], "volume": columns["volume"][t]}
 
         assert fast.update_regime(features, **bar) == full.update(features, **bar).regime
