@@ -65,3 +65,11 @@ def btc_events() -> list[dict[str, object]]:
     sample = next(s for s in SAMPLES if s.symbol == "BTC-PERP")
     frame = sample.load().frame
     return frame_payloads(frame.iloc[int(len(frame) * 0.6) :], "BTC-PERP")
+
+
+@pytest.fixture(scope="session")
+def lifecycle_template(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Path:
+    """The lifecycle tests' registry (versions 1, 2 and a broken 3), registered once; modules open copies of it."""
+    from tests.serving.lifecycle.registry_setup import build_lifecycle_template
+
+    return build_lifecycle_template(tmp_path_factory.mktemp("lifecycle-template"), decision_bundle_dir)

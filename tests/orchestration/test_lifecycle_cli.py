@@ -40,8 +40,8 @@ Health = Callable[[], list[dict[str, Any]]]
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[Settings]:
-    with lifecycle_registry(tmp_path_factory.mktemp("lifecycle-cli"), decision_bundle_dir) as settings:
+def registered(tmp_path_factory: pytest.TempPathFactory, lifecycle_template: Path) -> Iterator[Settings]:
+    with lifecycle_registry(tmp_path_factory.mktemp("lifecycle-cli"), lifecycle_template) as settings:
         yield settings
 
 

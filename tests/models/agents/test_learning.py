@@ -24,8 +24,11 @@ def test_train_ddpg_given_toy_env_with_known_optimum_returns_near_optimal_policy
 
 @pytest.mark.expensive
 def test_train_ddpg_given_pendulum_and_rl_zoo_settings_returns_mean_return_above_minus_250() -> None:
-    # rl-baselines3-zoo hyperparams/ddpg.yml, Pendulum-v1: 20k steps, gamma 0.98, buffer 200k,
-    # learning_starts 10k, Gaussian noise 0.1, lr 1e-3, net [400, 300]. About 3-5 minutes on 2 CPU cores.
+    # rl-baselines3-zoo hyperparams/ddpg.yml, Pendulum-v1: gamma 0.98, buffer 200k, learning_starts 10k,
+    # Gaussian noise 0.1, lr 1e-3, net [400, 300]; the zoo trains 20k steps, here 15k. Seeds 0-4, 20 seeded
+    # evaluation episodes: 11k steps about -1200 each, 12k -420 to -710, 13k about -165, 15k -136 to -140,
+    # 20k -121 to -124. 15k leaves 2k steps past where every seed crossed -250 and halves the gradient
+    # steps. About a minute on 2 CPU cores.
     config = DDPGConfig(
         state_dim=3,
         action_dim=1,
@@ -40,6 +43,6 @@ def test_train_ddpg_given_pendulum_and_rl_zoo_settings_returns_mean_return_above
         seed=0,
     )
 
-    model = train_ddpg(gym.make("Pendulum-v1"), config, 20_000, progress_every=5_000)
+    model = train_ddpg(gym.make("Pendulum-v1"), config, 15_000, progress_every=5_000)
 
     assert mean_return(model, Monitor(gym.make("Pendulum-v1")), 20) >= -250.0

@@ -1,7 +1,10 @@
 """A registry for lifecycle tests: the session bundle as versions 1 (champion) and 2 (challenger), a broken copy as 3.
 
-Registering costs seconds per model, so test modules build it once (``lifecycle_registry``) and put the aliases
-back before each test (``reset_aliases``). MLflow's process-wide URIs point at it while it is open.
+Registering costs seconds per model (MLflow infers each model's pip requirements in a subprocess), so the
+session registers the three bundles once (``build_lifecycle_template``, the ``lifecycle_template`` fixture)
+and each test module opens a copy of that registry's database (``lifecycle_registry``): its own versions,
+aliases and tags, the same artifacts. Tests put the aliases back before each test (``reset_aliases``).
+MLflow's process-wide URIs point at the module's copy while it is open.
 """
 
 from __future__ import annotations
@@ -27,11 +30,18 @@ V2 = ResolvedVersions("2", "2", "2", "ppo")
 V3_BROKEN = ResolvedVersions("3", "3", "3", "ppo")
 """Registered from a copy of the bundle whose actor weights were cut in half."""
 _EXPORTED = ("DAGSTER_HOME", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "FEAST_FS_YAML_FILE_PATH", "RTOPT_ENV")
+_SQLITE = "sqlite:///"
+
+
+def sqlite_path(uri: str) -> Path:
+    """The database file of a ``sqlite:///`` tracking URI (local settings always use one)."""
+    assert uri.startswith(_SQLITE), uri
+    return Path(uri.removeprefix(_SQLITE))
 
 
 @contextlib.contextmanager
-def lifecycle_registry(root: Path, bundle_dir: Path) -> Iterator[Settings]:
-    """Local settings under ``root`` with the three bundles registered; the environment is restored after."""
+def _local_settings(root: Path, template: Path | None = None) -> Iterator[Settings]:
+    """Local settings under ``root`` (with ``template``'s registry database copied in); the environment is restored."""
     with pytest.MonkeyPatch.context() as env:
         for name in (*_EXPORTED, "RTOPT_SERVE_URL", "RTOPT_TOKEN_ADMIN"):
             env.setenv(name, "")
@@ -39,8 +49,20 @@ def lifecycle_registry(root: Path, bundle_dir: Path) -> Iterator[Settings]:
         env.setenv("RTOPT_HOME", str(root / "home"))
         settings = load_settings(probe_redis=False)
         prepare(settings)
+        if template is not None:
+            shutil.copyfile(template, sqlite_path(settings.mlflow_tracking_uri))
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_registry_uri)
+        try:
+            yield settings
+        finally:
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it: later tests read the env again
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+def build_lifecycle_template(root: Path, bundle_dir: Path) -> Path:
+    """Register the three bundles under ``root``; returns the registry's database file for ``lifecycle_registry``."""
+    with _local_settings(root) as settings:
         artifacts = settings.mlflow_artifact_root
         assert register_bundle(bundle_dir, "ppo", EXPERIMENT, artifacts, validation_score=0.0) == V1
         assert register_bundle(bundle_dir, "ppo", EXPERIMENT, artifacts, validation_score=-1.0) == V2
@@ -48,11 +70,14 @@ def lifecycle_registry(root: Path, bundle_dir: Path) -> Iterator[Settings]:
         weights = broken / "actor" / "actor.safetensors"
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
         assert register_bundle(broken, "ppo", EXPERIMENT, artifacts, validation_score=-1.0) == V3_BROKEN
-        try:
-            yield settings
-        finally:
-            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it: later tests read the env again
-            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        return sqlite_path(settings.mlflow_tracking_uri)
+
+
+@contextlib.contextmanager
+def lifecycle_registry(root: Path, template: Path) -> Iterator[Settings]:
+    """Local settings under ``root`` whose registry is a fresh copy of ``template`` (``build_lifecycle_template``)."""
+    with _local_settings(root, template) as settings:
+        yield settings
 
 
 def reset_aliases(client: MlflowClient) -> None:

@@ -71,8 +71,8 @@ class Registry:
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[Settings]:
-    with lifecycle_registry(tmp_path_factory.mktemp("lifecycle-registry"), decision_bundle_dir) as settings:
+def registered(tmp_path_factory: pytest.TempPathFactory, lifecycle_template: Path) -> Iterator[Settings]:
+    with lifecycle_registry(tmp_path_factory.mktemp("lifecycle-registry"), lifecycle_template) as settings:
         yield settings
 
 

@@ -31,8 +31,8 @@ from tests.serving.lifecycle.registry_setup import V1, V2, lifecycle_registry, r
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory: pytest.TempPathFactory, decision_bundle_dir: Path) -> Iterator[Settings]:
-    with lifecycle_registry(tmp_path_factory.mktemp("guard-registry"), decision_bundle_dir) as settings:
+def registered(tmp_path_factory: pytest.TempPathFactory, lifecycle_template: Path) -> Iterator[Settings]:
+    with lifecycle_registry(tmp_path_factory.mktemp("guard-registry"), lifecycle_template) as settings:
         yield settings
 
 

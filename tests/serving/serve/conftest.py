@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,37 @@ ROLE_TOKENS = {
 }
 TOKEN = ROLE_TOKENS["RTOPT_TOKEN_ADMIN"]
 SYMBOLS = ("BTC-PERP", "BTC-PARITY", "BTC-SWAP", "BTC-LOAD")
+EXPERIMENT = "serve-tests"
+
+
+@dataclass(frozen=True)
+class ChampionRegistry:
+    database: Path
+    """A registry's SQLite file holding only the bundle, registered as champion."""
+    artifact_root: str
+    champion: ResolvedVersions
+
+
+@functools.cache
+def champion_registry(bundle_dir: Path) -> ChampionRegistry:
+    """``bundle_dir`` registered as champion once per bundle folder, in a registry beside it.
+
+    Registering costs seconds per model (MLflow infers each model's pip requirements in a subprocess), so every
+    app starts from a copy of this database: its own versions and aliases, and this artifact store, where the
+    versions a test adds land under fresh run ids.
+    """
+    root = bundle_dir.parent / "serve-registry"
+    root.mkdir()  # fails rather than reuse a registry some other run left there
+    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    artifact_root = (root / "artifacts").as_uri()
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(tracking)
+    try:
+        champion = register_bundle(bundle_dir, "ppo", EXPERIMENT, artifact_root, validation_score=0.0)
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it: the environment is read again
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    return ChampionRegistry(root / "mlflow.db", artifact_root, champion)
 
 
 @dataclass(frozen=True)
@@ -37,19 +70,20 @@ class RunningApp:
 
 @contextlib.contextmanager
 def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[RunningApp]:
-    """The app on local Ray with ``bundle_dir`` registered as champion in a fresh registry under ``home``."""
+    """The app on local Ray with ``bundle_dir`` as champion in a fresh registry under ``home`` (a copy, see above)."""
     from serving.serve.runner import start, stop
 
+    registry = champion_registry(bundle_dir)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(registry.database, home / "mlflow.db")
     tracking = f"sqlite:///{home / 'mlflow.db'}"
     names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", *ROLE_TOKENS)
     saved = {k: os.environ.get(k) for k in names}
     os.environ.update(MLFLOW_TRACKING_URI=tracking, MLFLOW_REGISTRY_URI=tracking)
     os.environ.update(ROLE_TOKENS)
-    artifact_root = (home / "artifacts").as_uri()
     # the registry the shards read (set explicitly: an earlier test may have left a process-wide URI)
     mlflow.set_tracking_uri(tracking)
     mlflow.set_registry_uri(tracking)
-    champion = register_bundle(bundle_dir, "ppo", "serve-tests", artifact_root, validation_score=0.0)
     settings: dict[str, Any] = {
         "mlflow_tracking_uri": tracking,
         "model_cache": str(home / "cache"),
@@ -63,7 +97,7 @@ def running_app(home: Path, bundle_dir: Path, **overrides: Any) -> Iterator[Runn
     config = ServeConfig(**(settings | overrides))
     url = start(config)
     try:
-        yield RunningApp(url, config, home, champion, "serve-tests", artifact_root)
+        yield RunningApp(url, config, home, registry.champion, EXPERIMENT, registry.artifact_root)
     finally:
         stop()
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it: the environment is read again
