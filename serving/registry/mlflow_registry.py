@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Final, Literal
 
@@ -29,6 +30,22 @@ CHALLENGER: Final = "challenger"
 VALIDATION_METRIC = "validation_score"
 PYFUNC_CODE = Path(__file__).resolve().parent / "pyfunc_models.py"
 Alias = Literal["champion", "challenger"]
+MODEL_PACKAGES: Final = (
+    *("mlflow", "numpy", "pandas", "numba", "torch", "safetensors", "onnxruntime"),
+    *("stable-baselines3", "gymnasium", "scikit-learn", "matplotlib"),
+)
+"""The third-party packages ``pyfunc_models.py`` and the ``models`` library it loads import."""
+
+
+def model_requirements() -> list[str]:
+    """A registered version's pip requirements: ``MODEL_PACKAGES`` pinned at the versions installed here.
+
+    Given explicitly, because MLflow's inference loads the model in a subprocess to see what it imports: about
+    2.5 s of every ``log_model`` (7.6 of 8.2 s for the three models of a bundle, measured). A local version
+    label (``torch==2.13.0+cpu``) is dropped, as MLflow's own inference does: the CPU or CUDA build is the
+    installer's choice, not the model's.
+    """
+    return [f"{name}=={installed_version(name).split('+', 1)[0]}" for name in MODEL_PACKAGES]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +136,7 @@ def log_and_register(
                 model_config={"kind": record.kind},
                 signature=record.signature,
                 registered_model_name=record.registered_name,
+                pip_requirements=model_requirements(),
             )
     version = str(info.registered_model_version)
     alias, previous = assign_alias(

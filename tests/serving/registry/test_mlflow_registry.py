@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from models.bandit import ContextualBanditConfig, LinUCB
 from orchestration.settings import Settings
 from serving.registry.bandit_artifact import save_bandit
-from serving.registry.mlflow_registry import TrainingRecord, log_and_register
+from serving.registry.mlflow_registry import MODEL_PACKAGES, TrainingRecord, log_and_register
 
 EXPERIMENT = "rtopt-plots-test"
 
@@ -70,3 +72,18 @@ def test_log_and_register_given_empty_curve_returns_error_and_starts_no_run(
     experiment = client.get_experiment_by_name(EXPERIMENT)
     assert experiment is not None
     assert client.search_runs([experiment.experiment_id]) == []
+
+
+def test_log_and_register_given_a_record_pins_model_packages_and_the_version_loads(
+    client: MlflowClient, rtopt_settings: Settings, tmp_path: Path
+) -> None:
+    registered = log_and_register(_record(tmp_path, {"c": [1.0]}), EXPERIMENT, rtopt_settings.mlflow_artifact_root)
+
+    local = Path(client.download_artifacts(registered.run_id, "model/requirements.txt", str(tmp_path)))
+    pins = dict(line.split("==", 1) for line in local.read_text().split() if "==" in line)
+    assert set(MODEL_PACKAGES) <= set(pins)
+    assert pins["numpy"] == importlib.metadata.version("numpy")
+    assert "+" not in pins["torch"]
+    model = mlflow.pyfunc.load_model(f"models:/rtopt-plots-test/{registered.version}")
+    answer = model.predict(pd.DataFrame([[0.1, 0.2, 0.3]]))
+    assert list(answer["arm"]) == ["momentum"]
