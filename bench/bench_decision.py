@@ -13,6 +13,8 @@
   (``serve_sharded_noop_p50_ms``), started after it on the same machine.
 - ``serve_decisions_per_s``: several concurrent clients posting batches of events for distinct symbols
   (colocated app).
+
+``python -m bench.bench_decision --serve-only`` measures the Serve keys alone.
 """
 
 from __future__ import annotations
@@ -156,17 +158,19 @@ def _ms(values: np.ndarray, q: float) -> float:
     return round(float(np.percentile(values, q)), 3)
 
 
-def run() -> dict[str, float | int | str]:
+def run(*, serve_only: bool = False) -> dict[str, float | int | str]:
+    """Every key; ``serve_only`` skips the in-process part (the Serve keys alone, same measurement)."""
     folder = Path(tempfile.mkdtemp(prefix="rtopt-bench-decision-"))
     bundle, payloads, bundle_dir = _bundle(folder)
-    result: dict[str, float | int | str] = {**inprocess(bundle, payloads, folder)}
+    result: dict[str, float | int | str] = {} if serve_only else {**inprocess(bundle, payloads, folder)}
     result.update(through_serve(bundle_dir, payloads, folder / "serve"))
     return result
 
 
 if __name__ == "__main__":
     import json
+    import sys
 
-    out = run()
+    out = run(serve_only="--serve-only" in sys.argv[1:])
     print_table("decision path: in process (risk + audit) and through Ray Serve", [(k, v, "") for k, v in out.items()])
     print(json.dumps(out))

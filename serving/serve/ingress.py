@@ -4,7 +4,8 @@
   with ``{"decision": ...}``, 422 naming the field of an invalid event, 404 for a symbol not served.
   A batch: 200 with ``{"decisions": [...]}``, where a rejected event has ``{"error": ...}`` in its
   place and the others are decided (in order per symbol). 413 above ``max_batch``; 503 when the
-  queues are full (bounded: ``max_queued_requests``) or no champion is loaded.
+  queues are full (bounded: ``max_queued_requests``) or no champion is loaded. Answered by
+  ``serving.serve.decisions`` (a plain ASGI route ahead of FastAPI's routing: the hot path).
 - ``GET /v1/status``: the seed's fields (status, active_models, decisions_generated, daily_pnl) summed
   over shards, plus positions, shadow metrics, rejects and risk events per shard.
 - ``GET /healthz``: 200 only when every shard has its models and the online store answers.
@@ -32,10 +33,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from ray import serve
-from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from models.streaming.processor import partition_of
 from serving.decision.registry import resolve
 from serving.lifecycle.comparison import merge_paired
 from serving.lifecycle.guard import GUARD, reducing_orders
@@ -44,21 +43,14 @@ from serving.safety.auth import ENDPOINTS, AuthError, Principal, TokenAuth, audi
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, denied, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig
 from serving.serve.dashboard import dashboard_router
+from serving.serve.decisions import DecisionsEndpoint, DecisionsRoute, RequestError
 from serving.serve.local import colocated_shards
 from serving.serve.metrics import ServeMetrics
 
 log = logging.getLogger(__name__)
 api = FastAPI(title="rtopt decisions", version="1")
 api.include_router(dashboard_router())
-
-
-class RequestError(Exception):
-    def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.field, self.message = status, field, message
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"detail": {"field": self.field, "message": self.message}}, status_code=self.status)
+api.add_middleware(DecisionsRoute)  # POST /v1/decisions, without FastAPI's routing (serving.serve.decisions)
 
 
 async def json_object(request: Request) -> dict[str, Any]:
@@ -71,29 +63,6 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError(422, "body", f"body: must be a JSON object, got {type(body).__name__}")
     return body
-
-
-def events_of(body: Any, max_batch: int) -> tuple[list[Any], bool]:
-    """The events of a request body and whether it was a single event."""
-    if isinstance(body, dict) and "events" in body:
-        events = body["events"]
-        if not isinstance(events, list) or not events:
-            raise RequestError(422, "events", "events: must be a non-empty list of event objects")
-        if len(events) > max_batch:
-            raise RequestError(413, "events", f"events: {len(events)} events, at most {max_batch} per request")
-        return events, False
-    if isinstance(body, dict):
-        return [body], True
-    raise RequestError(422, "body", "body: must be an event object or {'events': [...]}")
-
-
-def symbol_error(event: Any) -> dict[str, str] | None:
-    if not isinstance(event, dict):
-        return {"reason": "bad_type", "field": "event", "message": "event: must be a JSON object"}
-    symbol = event.get("symbol")
-    if not isinstance(symbol, str) or not symbol:
-        return {"reason": "missing_field", "field": "symbol", "message": "symbol: required non-empty string"}
-    return None
 
 
 def merge_statuses(statuses: list[dict[str, Any]], registry: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +89,7 @@ class Ingress:
         self.config = ServeConfig(**config)
         self.shards: list[Any] = colocated_shards(config) if self.config.colocate else shards
         self.metrics = ServeMetrics()
+        self.decisions = DecisionsEndpoint(self.shards, self.metrics, self.config.max_batch)
         self.registry_state: dict[str, Any] = {"last_check": None, "error": None}
         self.auth = TokenAuth.from_env()
         self.veto_backend = ShardedVetoBackend([HandleVetoBackend(s) for s in self.shards])
@@ -128,52 +98,6 @@ class Ingress:
         """Rollback-guard trips already sent to the other shards as REDUCING."""
         if self.config.registry_poll_s > 0:
             threading.Thread(target=self._poll_registry, name="registry-poll", daemon=True).start()
-
-    async def _route(self, events: list[Any]) -> list[dict[str, Any]]:
-        results: list[dict[str, Any] | None] = [None] * len(events)
-        groups: dict[int, list[int]] = {}
-        for i, event in enumerate(events):
-            error = symbol_error(event)
-            if error is not None:
-                results[i] = {"error": error}
-                continue
-            groups.setdefault(partition_of(event["symbol"], len(self.shards)), []).append(i)
-        calls = [self.shards[k].decide.remote([events[i] for i in idx]) for k, idx in groups.items()]
-        for idx, answers in zip(groups.values(), await asyncio.gather(*calls), strict=True):
-            for i, answer in zip(idx, answers, strict=True):
-                results[i] = answer
-        return [r for r in results if r is not None]
-
-    @api.post("/v1/decisions")
-    async def decisions(self, request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            body = await request.json()
-        except ValueError:
-            return RequestError(422, "body", "body: not valid JSON").response()
-        try:
-            events, single = events_of(body, self.config.max_batch)
-            results = await self._route(events)
-        except RequestError as error:
-            return error.response()
-        except BackPressureError:
-            self.metrics.overloads.inc()
-            return JSONResponse({"detail": "overloaded: decision queues are full, retry later"}, status_code=503)
-        except RuntimeError as error:
-            return JSONResponse({"detail": str(error)}, status_code=503)
-        self.metrics.observe(results)
-        self.metrics.request_latency.observe(time.perf_counter() - started)
-        if single:
-            return self._single(results[0])
-        rejected = sum("error" in r for r in results)
-        return JSONResponse({"decisions": results, "rejected": rejected})
-
-    @staticmethod
-    def _single(result: dict[str, Any]) -> JSONResponse:
-        error = result.get("error")
-        if error is None:
-            return JSONResponse({"decision": result})
-        return JSONResponse({"detail": error}, status_code=404 if error["reason"] == "unknown_symbol" else 422)
 
     async def _statuses(self) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(shard.status.remote() for shard in self.shards)))

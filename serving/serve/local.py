@@ -35,7 +35,10 @@ class LocalCall:
         self._future = future
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return asyncio.wrap_future(self._future).__await__()
+        if not self._future.done():
+            yield from asyncio.wrap_future(self._future).__await__()
+        # Decided inline: the result as it is, without wrap_future's call_soon_threadsafe (a wake-up of the loop).
+        return self._future.result()
 
     def result(self, timeout_s: float | None = None) -> Any:
         return self._future.result(timeout_s)
