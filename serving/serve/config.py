@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -77,3 +78,14 @@ class ServeConfig(BaseModel):
         if self.drift_min_events > self.drift_window:
             raise ValueError(f"drift_min_events: {self.drift_min_events} exceeds drift_window {self.drift_window}")
         return self
+
+
+def use_registry(config: ServeConfig) -> None:
+    """Point this process's MLflow at the app's registry (``mlflow_tracking_uri``), for every replica alike.
+
+    Under ``serve run`` or ``serve deploy`` a replica inherits no caller's environment (``rtopt serve`` also
+    sets it through Ray's runtime_env), so each replica sets it from its config: the shards that load models
+    and the ingress whose registry poll resolves the aliases.
+    """
+    os.environ["MLFLOW_TRACKING_URI"] = config.mlflow_tracking_uri
+    os.environ["MLFLOW_REGISTRY_URI"] = config.mlflow_tracking_uri

@@ -41,7 +41,7 @@ from serving.lifecycle.guard import GUARD, reducing_orders
 from serving.monitoring.online import merge_drift
 from serving.safety.auth import ENDPOINTS, AuthError, Principal, TokenAuth, audit_name
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, denied, list_vetoes, resolve_veto
-from serving.serve.config import ServeConfig
+from serving.serve.config import ServeConfig, use_registry
 from serving.serve.dashboard import dashboard_router
 from serving.serve.decisions import DecisionsEndpoint, DecisionsRoute, RequestError
 from serving.serve.local import colocated_shards
@@ -87,6 +87,7 @@ def merge_statuses(statuses: list[dict[str, Any]], registry: dict[str, Any]) -> 
 class Ingress:
     def __init__(self, shards: list[DeploymentHandle], config: dict[str, Any]) -> None:
         self.config = ServeConfig(**config)
+        use_registry(self.config)
         self.shards: list[Any] = colocated_shards(config) if self.config.colocate else shards
         self.metrics = ServeMetrics()
         self.decisions = DecisionsEndpoint(self.shards, self.metrics, self.config.max_batch)

@@ -13,7 +13,6 @@ with the net PnL the engine's paper broker booked on that event.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +35,7 @@ from serving.monitoring.expectation import expectation_or_note
 from serving.monitoring.online import ChampionMonitor, OnlineDriftConfig, load_psi_reference
 from serving.safety.veto import VetoRules
 from serving.safety.veto_http import Verb, list_answer, resolve_answer
-from serving.serve.config import ServeConfig
+from serving.serve.config import ServeConfig, use_registry
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,7 @@ class DecisionShard:
     def __init__(self, config: dict[str, Any], shard: int) -> None:
         self.config = ServeConfig(**config)
         self.shard = shard
-        os.environ["MLFLOW_TRACKING_URI"] = self.config.mlflow_tracking_uri
-        os.environ["MLFLOW_REGISTRY_URI"] = self.config.mlflow_tracking_uri
+        use_registry(self.config)
         self.engine: DecisionEngine | None = None
         self.applied: dict[str, ResolvedVersions | None] = {"champion": None, "challenger": None}
         self.unhealthy: dict[str, str] = {}
