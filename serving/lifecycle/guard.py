@@ -12,7 +12,8 @@ guard trips (issue 7), and the shard that owns it:
    ``model_swap`` and ``risk_state`` records follow;
 4. moves the registry aliases back with ``serving.lifecycle.promotion.rollback`` (``registry_rollback``), off
    the decision path, so the registry poll does not swap the rolled-back champion in again. Until the aliases
-   are back (MLflow may be unreachable) the shard refuses to re-apply the tripped versions.
+   are back (MLflow may be unreachable) the shard refuses to re-apply the tripped versions; a failed move is
+   tried again after ``ROLLBACK_RETRY_S`` (``retried``), as long as the registry still needs it.
 
 Steps 1-3 are local and immediate: they need neither MLflow nor the network. Past ``watch_decisions`` without
 a trip the guard disarms and the champion is on its own (the risk monitor's limits still apply).
@@ -20,9 +21,10 @@ a trip the guard disarms and the champion is on its own (the risk monitor's limi
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,11 @@ from serving.decision.registry import ResolvedVersions, resolve
 from serving.lifecycle.aliases import CHAMPION
 from serving.lifecycle.promotion import PromotionResult, rollback
 
+log = logging.getLogger(__name__)
 GUARD = "rollback-guard"
 """Who the guard's actions are recorded as (``by``)."""
+ROLLBACK_RETRY_S = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
+"""Waits before each new try of a failed alias move (about two minutes in all): MLflow restarts, a network blip."""
 AUDIT_KIND = "rollback_guard"
 
 
@@ -174,6 +179,35 @@ def registry_rollback(
     return rollback(
         agent=tripped.agent, client=client, audit=audit, cache=cache, reload=None, reason=trip_reason, by=GUARD
     )
+
+
+def retried(
+    attempt: Callable[[], PromotionResult | str],
+    delays_s: Sequence[float],
+    *,
+    wanted: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """``attempt`` (a ``registry_rollback``) until it answers; what happened, as one line for ``health``.
+
+    After a failure (any exception: MLflow unreachable, a database error) it waits the next of ``delays_s`` and
+    tries again, while ``wanted()`` still says so (the shard still refuses the tripped champion). Every failure
+    is logged; the answer names how many there were and the last one.
+    """
+    failures: list[str] = []
+    for delay in (*delays_s, None):
+        try:
+            result = attempt()
+        except Exception as error:  # any failure of the alias move: try again later, never on the decision path
+            failures.append(f"{type(error).__name__}: {error}")
+            log.warning("rollback guard: alias move failed (try %d): %s", len(failures), failures[-1])
+            if delay is None or not wanted():
+                break
+            sleep(delay)
+            continue
+        note = result if isinstance(result, str) else f"registry rollback {result.status} {result.cause}"
+        return note if not failures else f"{note} (after {len(failures)} failed tries, last: {failures[-1]})"
+    return f"alias move failed: {len(failures)} tries, last: {failures[-1]}"
 
 
 def reducing_orders(healths: Sequence[Mapping[str, Any]], spread: set[str]) -> list[tuple[int, str]]:

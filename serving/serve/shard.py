@@ -30,7 +30,16 @@ from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.records import Decision
 from serving.decision.registry import ModelUnavailableError, ResolvedVersions, load_bundle, resolve
 from serving.lifecycle.aliases import PREVIOUS
-from serving.lifecycle.guard import GuardConfig, GuardTrip, RollbackGuard, fall_back, registry_rollback
+from serving.lifecycle.guard import (
+    ROLLBACK_RETRY_S,
+    GuardConfig,
+    GuardTrip,
+    RollbackGuard,
+    fall_back,
+    registry_rollback,
+    retried,
+)
+from serving.lifecycle.promotion import PromotionResult
 from serving.monitoring.expectation import expectation_or_note
 from serving.monitoring.online import ChampionMonitor, OnlineDriftConfig, load_psi_reference
 from serving.safety.veto import VetoRules
@@ -222,14 +231,17 @@ class DecisionShard:
             self.rollback_thread.start()
 
     def _registry_rollback(self, tripped: ResolvedVersions) -> None:
+        """The aliases back (``guard.retried``: tried again while this shard still refuses ``tripped``)."""
         audit = None if self.engine is None else self.engine.audit
-        try:
-            result = registry_rollback(tripped, cache=Path(self.config.model_cache), audit=audit)
-        except Exception as error:  # MLflow unreachable, any failure: the shard keeps refusing the tripped champion
-            self.rollback_note = f"alias move failed ({type(error).__name__}: {error}); {tripped.names()} stays refused"
-            log.error("shard %d: %s", self.shard, self.rollback_note)
-            return
-        self.rollback_note = result if isinstance(result, str) else f"registry rollback {result.status} {result.cause}"
+
+        def attempt() -> PromotionResult | str:
+            return registry_rollback(tripped, cache=Path(self.config.model_cache), audit=audit)
+
+        note = retried(attempt, ROLLBACK_RETRY_S, wanted=lambda: self.blocked == tripped)
+        if note.startswith("alias move failed"):
+            note = f"{note}; {tripped.names()} stays refused"
+            log.error("shard %d: %s", self.shard, note)
+        self.rollback_note = note
 
     def drift(self) -> dict[str, Any]:
         """This shard's part of ``GET /v1/drift`` (``serving.monitoring.online.merge_drift``)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from serving.lifecycle.guard import GuardConfig, RollbackGuard, reducing_orders
+from serving.lifecycle.guard import GuardConfig, RollbackGuard, reducing_orders, retried
+from serving.lifecycle.promotion import PromotionResult
 
 OLD = {"actor": "rtopt-ppo/1"}
 NEW = {"actor": "rtopt-ppo/2"}
@@ -80,3 +83,57 @@ def test_reducing_orders_given_a_later_trip_on_the_same_shard_returns_it_too() -
     later = reducing_orders([{"guard_trip": {"timestamp_ns": 2, "cause": "b"}}, {}], spread)
 
     assert later == [(1, "b")]
+
+
+def _flaky(failures: int, answer: PromotionResult | str) -> tuple[list[int], Callable[[], PromotionResult | str]]:
+    calls: list[int] = []
+
+    def attempt() -> PromotionResult | str:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise ConnectionError(f"registry unreachable ({len(calls)})")
+        return answer
+
+    return calls, attempt
+
+
+def test_retried_given_two_failures_then_success_waits_the_delays_and_names_the_failures() -> None:
+    done = PromotionResult(
+        action="rollback", status="done", reason="guard", by="rollback-guard", previous=OLD, champion=OLD
+    )
+    calls, attempt = _flaky(2, done)
+    slept: list[float] = []
+
+    note = retried(attempt, (1.0, 2.0, 4.0), wanted=lambda: True, sleep=slept.append)
+
+    assert len(calls) == 3 and slept == [1.0, 2.0]
+    assert note.startswith("registry rollback done")
+    assert "after 2 failed tries, last: ConnectionError: registry unreachable (2)" in note
+
+
+def test_retried_given_failures_past_every_delay_stops_and_says_how_many() -> None:
+    calls, attempt = _flaky(10, "never")
+    slept: list[float] = []
+
+    note = retried(attempt, (1.0, 2.0), wanted=lambda: True, sleep=slept.append)
+
+    assert len(calls) == 3 and slept == [1.0, 2.0]
+    assert note == "alias move failed: 3 tries, last: ConnectionError: registry unreachable (3)"
+
+
+def test_retried_given_the_move_no_longer_wanted_stops_after_the_failure() -> None:
+    calls, attempt = _flaky(10, "never")
+    slept: list[float] = []
+
+    note = retried(attempt, (1.0, 2.0), wanted=lambda: False, sleep=slept.append)
+
+    assert len(calls) == 1 and slept == []
+    assert note.startswith("alias move failed: 1 tries")
+
+
+def test_retried_given_registry_moved_on_returns_its_answer_without_retry() -> None:
+    calls, attempt = _flaky(0, "registry champion is {...}, not the tripped {...}: aliases left alone")
+
+    note = retried(attempt, (1.0,), wanted=lambda: True, sleep=lambda s: None)
+
+    assert len(calls) == 1 and note.endswith("aliases left alone")
