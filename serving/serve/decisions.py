@@ -19,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from ray import serve
 from ray.serve.exceptions import BackPressureError
 from starlette.requests import Request
@@ -156,3 +158,41 @@ def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+OPERATION: dict[str, Any] = {
+    "summary": "Decide on one market event or a batch",
+    "description": (
+        'One event (a JSON object with symbol, timestamp and prices) answers `{"decision": ...}`; a batch '
+        '`{"events": [...]}` answers `{"decisions": [...], "rejected": n}`, a rejected event having '
+        '`{"error": {reason, field, message}}` in its place.'
+    ),
+    "operationId": "post_decisions",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+    "responses": {
+        "200": _answer("The decision, or the batch's decisions in order"),
+        "404": _answer("One event for a symbol this app does not serve"),
+        "405": _answer("Any method but POST"),
+        "413": _answer("More events than max_batch"),
+        "422": _answer("An invalid body or event: detail names the field and the reason"),
+        "503": _answer("Decision queues full (retry later) or no champion loaded"),
+    },
+}
+"""``POST /v1/decisions`` as the app's OpenAPI document (``/docs``, ``/openapi.json``) shows it."""
+
+
+def document(app: FastAPI) -> None:
+    """List ``POST /v1/decisions`` in ``app``'s OpenAPI schema: ``DecisionsRoute`` answers it, not a FastAPI route."""
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            built = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            built.setdefault("paths", {})[PATH] = {"post": OPERATION}
+            app.openapi_schema = built
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -43,7 +43,7 @@ from serving.safety.auth import ENDPOINTS, AuthError, Principal, TokenAuth, audi
 from serving.safety.veto_http import HandleVetoBackend, ShardedVetoBackend, denied, list_vetoes, resolve_veto
 from serving.serve.config import ServeConfig, use_registry
 from serving.serve.dashboard import dashboard_router
-from serving.serve.decisions import DecisionsEndpoint, DecisionsRoute, RequestError
+from serving.serve.decisions import DecisionsEndpoint, DecisionsRoute, RequestError, document
 from serving.serve.local import colocated_shards
 from serving.serve.metrics import ServeMetrics
 
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 api = FastAPI(title="rtopt decisions", version="1")
 api.include_router(dashboard_router())
 api.add_middleware(DecisionsRoute)  # POST /v1/decisions, without FastAPI's routing (serving.serve.decisions)
+document(api)  # ... and still in /docs
 
 
 async def json_object(request: Request) -> dict[str, Any]:

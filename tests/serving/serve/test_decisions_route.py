@@ -156,3 +156,13 @@ def test_route_given_a_route_prefix_matches_the_path_below_it(pool: ThreadPoolEx
     client = TestClient(_client(_endpoint(pool, StubShard(0))).app, root_path="/rtopt")
     reply = client.post("/rtopt/v1/decisions", json={"symbol": "BTC-PERP", "close": 1.0})
     assert reply.status_code == 200 and reply.json()["decision"]["symbol"] == "BTC-PERP"
+
+
+def test_document_given_the_ingress_app_lists_post_decisions_with_its_answers_beside_fastapi_routes() -> None:
+    from serving.serve.ingress import api
+
+    schema = TestClient(api).get("/openapi.json").json()
+
+    post = schema["paths"]["/v1/decisions"]["post"]
+    assert set(post["responses"]) == {"200", "404", "405", "413", "422", "503"}
+    assert "/v1/status" in schema["paths"] and "/healthz" in schema["paths"]
