@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from models.features import FEATURE_NAMES
 from models.marketdata.simulator import REGIMES, Regime
 from models.regime._kernel import new_state, pack_params, probabilities_offset, step
 from models.regime.inputs import InputSpec, check_event, check_shape, ewma_decays
@@ -31,8 +30,6 @@ FORMAT_VERSION = 1
 CLIP_Z = 6.0
 """Standardised inputs are winsorised at +-6 sd, in training and inference alike, so the quadratic
 terms cannot extrapolate wildly on data far outside the training range (a flash crash, a new venue)."""
-_CLIP_HIGH, _CLIP_LOW = CLIP_Z, -CLIP_Z
-_FEATURE_SHAPE = (len(FEATURE_NAMES),)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,8 +73,6 @@ class SoftmaxWeights:
     _inv_scale: FloatArray = field(init=False, repr=False)
     _rows: FloatArray = field(init=False, repr=False)
     _rows_const: FloatArray = field(init=False, repr=False)
-    _mean_list: tuple[float, ...] = field(init=False, repr=False)
-    _inv_scale_list: tuple[float, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         d, k = self.mean.shape[0], len(REGIMES)
@@ -97,8 +92,6 @@ class SoftmaxWeights:
         a[:, 1 + upper_i, 1 + upper_j] = self.coef[:, d:]
         object.__setattr__(self, "_quadratic", a)
         object.__setattr__(self, "_inv_scale", 1.0 / self.scale)
-        object.__setattr__(self, "_mean_list", tuple(self.mean.tolist()))
-        object.__setattr__(self, "_inv_scale_list", tuple(self._inv_scale.tolist()))
         flat = a.reshape(k * (d + 1), d + 1)
         object.__setattr__(self, "_rows", np.ascontiguousarray(flat[:, 1:]))
         object.__setattr__(self, "_rows_const", np.ascontiguousarray(flat[:, 0]))
@@ -224,7 +217,6 @@ class RegimeTracker:
 
     def __init__(self, detector: RegimeDetector) -> None:
         self.detector = detector
-        self._spec = detector.spec
         self._use_quotes = detector.spec.use_quotes
         self._d, self._k = detector.weights.mean.shape[0], len(REGIMES)
         self._params = detector.weights.packed(detector.spec)
@@ -242,8 +234,7 @@ class RegimeTracker:
         return REGIMES[self._step(features, high, low, volume)]
 
     def _step(self, features: FloatArray, high: float, low: float, volume: float) -> int:
-        if features.shape != _FEATURE_SHAPE:
-            check_shape(features)
+        check_shape(features)
         answer: int = step(
             features, high, low, volume, self._use_quotes, self._d, self._k, self._params, self._state, CLIP_Z
         )

@@ -53,8 +53,6 @@ CORE_INPUTS: tuple[str, ...] = (
 QUOTE_INPUTS: tuple[str, ...] = ("spread_z_60", f"spread_level_{SPREAD_HALFLIFE:g}")
 
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
-_USED = USED_FEATURES
-"""The platform features the inputs read, in the column order ``_assemble`` indexes them by."""
 _FEATURE_SHAPE = (len(FEATURE_NAMES),)
 
 
@@ -92,7 +90,7 @@ def _log_ratio(numerator: FloatArray | float, denominator: FloatArray | float) -
 
 
 def _assemble(f: FloatArray, means: FloatArray, spec: InputSpec) -> FloatArray:
-    """Inputs from the used features ``f`` (columns in ``_USED`` order) and the EWMA means, rows = events.
+    """Inputs from the used features ``f`` (columns in ``USED_FEATURES`` order) and the EWMA means, rows = events.
 
     The vectorised assembly; ``InputState.update`` is its scalar twin, written in plain floats for speed.
     """
@@ -151,7 +149,7 @@ def regime_inputs(events: pd.DataFrame, features: pd.DataFrame, spec: InputSpec)
     if len(events) != len(features):
         raise ValueError(f"features: {len(features)} rows for {len(events)} events")
     ev = event_arrays(events)
-    f = np.stack([features[name].to_numpy(dtype=np.float64) for name in _USED], axis=1)
+    f = np.stack([features[name].to_numpy(dtype=np.float64) for name in USED_FEATURES], axis=1)
     _check_quotes(f[:, 10], spec)
     terms = _raw_terms(f[:, 0], ev["high"], ev["low"], ev["volume"], f[:, 10])
     means = np.empty_like(terms)

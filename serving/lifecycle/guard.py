@@ -187,8 +187,8 @@ def retried(
     *,
     wanted: Callable[[], bool],
     sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """``attempt`` (a ``registry_rollback``) until it answers; what happened, as one line for ``health``.
+) -> tuple[bool, str]:
+    """``attempt`` (a ``registry_rollback``) until it answers: (whether it did, what happened as one line).
 
     After a failure (any exception: MLflow unreachable, a database error) it waits the next of ``delays_s`` and
     tries again, while ``wanted()`` still says so (the shard still refuses the tripped champion). Every failure
@@ -206,8 +206,8 @@ def retried(
             sleep(delay)
             continue
         note = result if isinstance(result, str) else f"registry rollback {result.status} {result.cause}"
-        return note if not failures else f"{note} (after {len(failures)} failed tries, last: {failures[-1]})"
-    return f"alias move failed: {len(failures)} tries, last: {failures[-1]}"
+        return True, note if not failures else f"{note} (after {len(failures)} failed tries, last: {failures[-1]})"
+    return False, f"alias move failed: {len(failures)} tries, last: {failures[-1]}"
 
 
 def reducing_orders(healths: Sequence[Mapping[str, Any]], spread: set[str]) -> list[tuple[int, str]]:

@@ -237,8 +237,8 @@ class DecisionShard:
         def attempt() -> PromotionResult | str:
             return registry_rollback(tripped, cache=Path(self.config.model_cache), audit=audit)
 
-        note = retried(attempt, ROLLBACK_RETRY_S, wanted=lambda: self.blocked == tripped)
-        if note.startswith("alias move failed"):
+        answered, note = retried(attempt, ROLLBACK_RETRY_S, wanted=lambda: self.blocked == tripped)
+        if not answered:
             note = f"{note}; {tripped.names()} stays refused"
             log.error("shard %d: %s", self.shard, note)
         self.rollback_note = note

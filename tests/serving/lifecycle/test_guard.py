@@ -104,9 +104,9 @@ def test_retried_given_two_failures_then_success_waits_the_delays_and_names_the_
     calls, attempt = _flaky(2, done)
     slept: list[float] = []
 
-    note = retried(attempt, (1.0, 2.0, 4.0), wanted=lambda: True, sleep=slept.append)
+    answered, note = retried(attempt, (1.0, 2.0, 4.0), wanted=lambda: True, sleep=slept.append)
 
-    assert len(calls) == 3 and slept == [1.0, 2.0]
+    assert answered and len(calls) == 3 and slept == [1.0, 2.0]
     assert note.startswith("registry rollback done")
     assert "after 2 failed tries, last: ConnectionError: registry unreachable (2)" in note
 
@@ -115,9 +115,9 @@ def test_retried_given_failures_past_every_delay_stops_and_says_how_many() -> No
     calls, attempt = _flaky(10, "never")
     slept: list[float] = []
 
-    note = retried(attempt, (1.0, 2.0), wanted=lambda: True, sleep=slept.append)
+    answered, note = retried(attempt, (1.0, 2.0), wanted=lambda: True, sleep=slept.append)
 
-    assert len(calls) == 3 and slept == [1.0, 2.0]
+    assert not answered and len(calls) == 3 and slept == [1.0, 2.0]
     assert note == "alias move failed: 3 tries, last: ConnectionError: registry unreachable (3)"
 
 
@@ -125,15 +125,15 @@ def test_retried_given_the_move_no_longer_wanted_stops_after_the_failure() -> No
     calls, attempt = _flaky(10, "never")
     slept: list[float] = []
 
-    note = retried(attempt, (1.0, 2.0), wanted=lambda: False, sleep=slept.append)
+    answered, note = retried(attempt, (1.0, 2.0), wanted=lambda: False, sleep=slept.append)
 
-    assert len(calls) == 1 and slept == []
+    assert not answered and len(calls) == 1 and slept == []
     assert note.startswith("alias move failed: 1 tries")
 
 
 def test_retried_given_registry_moved_on_returns_its_answer_without_retry() -> None:
     calls, attempt = _flaky(0, "registry champion is {...}, not the tripped {...}: aliases left alone")
 
-    note = retried(attempt, (1.0,), wanted=lambda: True, sleep=lambda s: None)
+    answered, note = retried(attempt, (1.0,), wanted=lambda: True, sleep=lambda s: None)
 
-    assert len(calls) == 1 and note.endswith("aliases left alone")
+    assert answered and len(calls) == 1 and note.endswith("aliases left alone")
