@@ -41,7 +41,7 @@ from serving.decision.audit import Encoded
 from serving.decision.broker import StepResult, Tick, quote_of
 from serving.decision.config import NO_VETO, EngineConfig, RejectedEvent, Verdict, VetoNote
 from serving.decision.controls import EngineControls
-from serving.decision.gates import portfolio_view, risk_verdict
+from serving.decision.gates import portfolio_view, risk_verdict, settled_verdict
 from serving.decision.observers import shaped_transition
 from serving.decision.policy import Proposal
 from serving.decision.records import Action, Decision, HoldReason
@@ -307,18 +307,18 @@ class DecisionEngine(EngineControls):
         """``gates.risk_verdict`` on the role's book, against the engine's clock.
 
         Without an order (no strategy, or no change: most events) the controls only move the state on the
-        loss limits, so they get the book's money alone (``Role.money_view``), not the per-symbol marks.
+        loss limits, so they get the book's money alone (``gates.settled_verdict``), not a view of the book.
         """
         now = time.time_ns() if self.config.clock == "wall" else self._market_ns
         broker = role.broker
         equity = broker.equity()
         if equity > role.peak_equity:  # max(peak, equity), spelled out: every event, every role
             role.peak_equity = equity
-        peak, capital = role.peak_equity, self.config.capital
+        peak = role.peak_equity
         if strategy is None or wanted.exit_qty + wanted.entry_qty == 0.0:
-            portfolio = role.money_view(capital, broker.daily_pnl(equity), equity, peak)
-        else:
-            portfolio = portfolio_view(broker, capital, peak, equity)
+            position = broker.position(event.symbol)
+            return settled_verdict(role.risk, position, broker.daily_pnl(equity), equity, peak, now)
+        portfolio = portfolio_view(broker, self.config.capital, peak, equity)
         return risk_verdict(role.risk, broker, portfolio, event, strategy, wanted, quote, volatility, decision_id, now)
 
     def _through_gate(

@@ -7,6 +7,7 @@ step reads top to bottom: propose -> ``risk_verdict`` -> ``VetoStage.apply`` -> 
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import isfinite
 
 from models.env.execution import Orders
 from models.streaming.events import MarketEvent
@@ -56,10 +57,7 @@ def risk_verdict(
     position = broker.position(event.symbol)
     delta = wanted.exit_qty + wanted.entry_qty
     if strategy is None or delta == 0.0:
-        state = risk.update(portfolio, now_ns)
-        return Verdict(
-            position, "halted" if state is TradingState.HALTED else "", position_score(position, risk.limits)
-        )
+        return settled_verdict(risk, position, portfolio.daily_pnl, portfolio.equity, portfolio.peak_equity, now_ns)
     bid, ask = quote
     entering = wanted.entry_qty != 0.0
     leg = wanted.entry_qty if entering else wanted.exit_qty
@@ -79,6 +77,21 @@ def risk_verdict(
     decision = risk.check(order, portfolio, now_ns)
     reason = "" if decision.reason is DenyReason.NONE else decision.reason.value
     return Verdict(position + decision.delta, reason, decision.risk_score)
+
+
+def settled_verdict(
+    risk: PreTradeRisk, position: float, daily_pnl: float, equity: float, peak_equity: float, now_ns: int
+) -> Verdict:
+    """No order (no strategy, or no change): the position stays, and the loss limits see the book's money.
+
+    The engine's call on most events: the amounts ``PortfolioView`` would give (``daily_loss``, ``drawdown``),
+    without building one; its check that the money is finite is kept.
+    """
+    if not (isfinite(daily_pnl) and isfinite(equity) and isfinite(peak_equity)):
+        raise ValueError("daily_pnl, equity, peak_equity: must be finite")
+    drawdown = peak_equity - equity
+    state = risk.settle(-daily_pnl if daily_pnl < 0.0 else 0.0, drawdown if drawdown > 0.0 else 0.0, now_ns)
+    return Verdict(position, "halted" if state is TradingState.HALTED else "", position_score(position, risk.limits))
 
 
 def position_score(position: float, limits: RiskLimits) -> float:

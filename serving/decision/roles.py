@@ -17,7 +17,6 @@ from serving.decision.broker import PaperBroker, StepResult
 from serving.decision.policy import BundlePolicy
 from serving.decision.records import Decision
 from serving.safety.risk_controls import PreTradeRisk
-from serving.safety.risk_types import PortfolioView
 
 LOGGED_COLUMNS = ("chosen_arm", "propensity", "reward_bps", "target_propensities", "reward_model_bps")
 """The order of a ``Role.logged`` row (``serving.lifecycle.comparison.LOGGED_COLUMNS``)."""
@@ -42,29 +41,6 @@ class Role:
     event, the champion bandit's ridge estimate of every arm's reward then)."""
     ope_pending: dict[str, tuple[int, float, tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
     """symbol -> the row above without its reward, until the symbol's next event brings it."""
-    _money: tuple[float, float, float, float] | None = None
-    _money_view: PortfolioView = field(default_factory=PortfolioView)
-
-    def money_view(self, capital: float, daily_pnl: float, equity: float, peak_equity: float) -> PortfolioView:
-        """The book's money alone as the risk controls see it: what they read without an order (the loss limits).
-
-        Built again only when one of the amounts changed (a view is immutable): while the book is flat,
-        about half the events, every event has the same one.
-        """
-        money = (capital, daily_pnl, equity, peak_equity)
-        if money != self._money:
-            # empty dicts, not the defaults: copying a dict is cheaper than copying the default mappingproxy
-            self._money_view = PortfolioView(
-                positions={},
-                quantities={},
-                prices={},
-                capital=capital,
-                daily_pnl=daily_pnl,
-                equity=equity,
-                peak_equity=peak_equity,
-            )
-            self._money = money
-        return self._money_view
 
     def forget_champion(self) -> None:
         """The pairs and logs compared this shadow with a champion that just left."""

@@ -105,7 +105,7 @@ class PreTradeRisk:
         if self._kill_requested or self._state is TradingState.HALTED:  # lock-free: a kill blocks at once
             return _HALTED
         with self._lock:
-            self._apply_losses(portfolio, now_ns)
+            self._apply_losses(portfolio.daily_loss, portfolio.drawdown, now_ns)
             decision = self._check_locked(order, portfolio, now_ns)
         if self._halts:
             self._run_on_halt()
@@ -113,10 +113,17 @@ class PreTradeRisk:
 
     def update(self, portfolio: PortfolioView, now_ns: int) -> TradingState:
         """Move the state on the loss limits without an order (the engine may call it on every event)."""
+        return self.settle(portfolio.daily_loss, portfolio.drawdown, now_ns)
+
+    def settle(self, daily_loss: float, drawdown: float, now_ns: int) -> TradingState:
+        """``update`` on the two amounts the loss limits read (``PortfolioView.daily_loss`` and ``.drawdown``).
+
+        The engine's call on every event without an order: no view of the book is built for it.
+        """
         if self._store is not None:
             self._poll_kill_file()
         with self._lock:
-            self._apply_losses(portfolio, now_ns)
+            self._apply_losses(daily_loss, drawdown, now_ns)
             state = self._state
         if self._halts:
             self._run_on_halt()
@@ -306,12 +313,11 @@ class PreTradeRisk:
             self._halts.append(change)
         return change
 
-    def _apply_losses(self, portfolio: PortfolioView, now_ns: int) -> None:
+    def _apply_losses(self, loss: float, drawdown: float, now_ns: int) -> None:
         """The daily loss and drawdown limits: REDUCING, then HALTED (tripping the kill switch)."""
         limits = self._active
         if self._state is TradingState.HALTED:
             return
-        loss, drawdown = portfolio.daily_loss, portfolio.drawdown
         if loss < limits.loss_floor and drawdown < limits.drawdown_floor:
             return  # below every loss limit, nothing can move (nearly every event): skip the two breach checks
         cause = limits.loss_breach(loss, drawdown, "halt")

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from serving.decision.gates import settled_verdict
 from serving.safety.kill_latency import measure_kill_latency
 from serving.safety.kill_switch import KillSwitchStore
 from serving.safety.risk_controls import PreTradeRisk
@@ -542,6 +543,20 @@ def test_update_given_losses_moves_to_reducing_then_halted_and_cancels_on_halt(
     assert len(cancelled) == int(halt)
     assert len(risk.events) == int(expected is not TradingState.ACTIVE)
     assert all(c.cause and c.by == "risk-monitor" for c in risk.events)
+    # the engine's path without an order reads the same two amounts without building the view
+    twin = PreTradeRisk(limits)
+    verdict = settled_verdict(twin, 0.25, daily_pnl, equity, peak, T0)
+    assert twin.state is expected
+    assert verdict.target == 0.25
+    assert verdict.reason == ("halted" if halt else "")
+
+
+@pytest.mark.parametrize("field", ["daily_pnl", "equity", "peak_equity"])
+def test_settled_verdict_given_money_that_is_not_finite_raises_naming_the_fields(field: str) -> None:
+    money = {"daily_pnl": 0.0, "equity": 10.0, "peak_equity": 10.0} | {field: math.nan}
+
+    with pytest.raises(ValueError, match="daily_pnl, equity, peak_equity: must be finite"):
+        settled_verdict(PreTradeRisk(OFF), 0.0, now_ns=T0, **money)
 
 
 @SETTINGS
