@@ -69,7 +69,8 @@ class EngineControls:
         self._strategies: dict[str, Sequence[Strategy]] = {}
         self._lock = threading.RLock()
         self._market_ns = 0
-        self._last_obs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._last_obs: dict[str, tuple[np.ndarray, tuple[float, float, float]]] = {}
+        """symbol -> the champion's last (observation, action), until the next event completes its transition."""
         self.rejects: deque[RejectedEvent] = deque(maxlen=self.config.kept_rejects)
         self.reject_counts: dict[str, int] = {}
         self.decisions_generated = 0

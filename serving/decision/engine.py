@@ -288,7 +288,8 @@ class DecisionEngine(EngineControls):
             self._audit("decision", decision.to_dict() if text is None else Encoded(text))
         broker.submit(symbol, orders, bid, ask, volatility)
         if proposal is not None and champion:
-            self._last_obs[symbol] = (proposal.observation, np.array([verdict.target, entry_f, exit_f], np.float32))
+            # the action as floats: the array is built only when online learning takes the transition
+            self._last_obs[symbol] = (proposal.observation, (verdict.target, entry_f, exit_f))
             if explored and traded != 0.0 and self.exploration is not None:
                 self.exploration.reserve(strategy_name)
         role.decisions += 1
@@ -363,7 +364,7 @@ class DecisionEngine(EngineControls):
         reward, next_obs = shaped_transition(
             champion.policy, champion.broker, self.config.reward, symbol, step, vector, volatility
         )
-        self.transitions.observe(last[0], last[1], reward, next_obs, False)
+        self.transitions.observe(last[0], np.array(last[1], np.float32), reward, next_obs, False)
 
 
 def _wanted(
