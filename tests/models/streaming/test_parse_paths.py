@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -242,3 +243,5 @@ def test_event_given_built_record_returns_frozen_dataclass() -> None:
         event.close = 2.0  # type: ignore[misc]
     assert dataclasses.replace(event, close=3.0).close == 3.0
     assert not hasattr(event, "__dict__")
+    again = pickle.loads(pickle.dumps(event))
+    assert again == event and _outcome(lambda e: e, again) == _outcome(lambda e: e, event)
