@@ -169,6 +169,47 @@ class MarketEvent:
         return _ENCODER.encode(self.to_payload()).encode()
 
 
+# The slots' own setters: what the generated __init__ reaches through object.__setattr__ one field at a time.
+_NEW = object.__new__
+_SET_FIELDS = tuple(MarketEvent.__dict__[f.name].__set__ for f in fields(MarketEvent))
+
+
+def _event(
+    symbol: str,
+    timestamp_ns: int,
+    event_id: str,
+    close: float,
+    high: float,
+    low: float,
+    volume: float,
+    bid: float,
+    ask: float,
+    bid_size: float,
+    ask_size: float,
+) -> MarketEvent:
+    """``MarketEvent(...)`` with every field given: the same record and the same ``__post_init__`` checks.
+
+    The parser builds one per event; the dataclass __init__ spends half of that on keyword passing and
+    ``object.__setattr__`` per field (the frozen dataclass's way round its own ``__setattr__``), so the
+    slots are filled through their descriptors, then validated by the one ``__post_init__``.
+    """
+    event = _NEW(MarketEvent)
+    s_symbol, s_ts, s_id, s_close, s_high, s_low, s_volume, s_bid, s_ask, s_bid_size, s_ask_size = _SET_FIELDS
+    s_symbol(event, symbol)
+    s_ts(event, timestamp_ns)
+    s_id(event, event_id)
+    s_close(event, close)
+    s_high(event, high)
+    s_low(event, low)
+    s_volume(event, volume)
+    s_bid(event, bid)
+    s_ask(event, ask)
+    s_bid_size(event, bid_size)
+    s_ask_size(event, ask_size)
+    event.__post_init__()
+    return event
+
+
 def _check_price(name: str, value: float, *, required: bool) -> None:
     if value != value and not required:
         return
@@ -199,32 +240,44 @@ def parse_event(
     of it is rejected ``future_timestamp``: a skewed producer clock, not a real future print.
     Raises ``EventRejected`` for every bad payload.
     """
-    obj = _as_object(payload)
-    symbol = _symbol(obj)
-    ts = _timestamp(obj)
+    # Once per event on the decision path. Each field is read inline when it has the exact common form (a
+    # plain dict, a str symbol and id, an int timestamp_ns); anything else goes to the general reader of
+    # that field, which accepts the same values and raises every rejection with its own message, so the
+    # inline tests only choose who does the work, in the same order of checks as before.
+    obj = payload if type(payload) is dict else _as_object(payload)
+    get = obj.get
+    symbol = get("symbol")
+    if type(symbol) is not str or not symbol.strip():
+        symbol = _symbol(obj)
+    ts = get("timestamp_ns")
+    if type(ts) is not int or ts <= 0:
+        ts = _timestamp(obj)
     # the default horizon's nanoseconds computed once: timedelta arithmetic on every event costs more than the check
     horizon_ns = _DEFAULT_MAX_FUTURE_NS if max_future is DEFAULT_MAX_FUTURE else max_future // _MICROSECOND * 1000
     if now_ns is not None and ts - now_ns > horizon_ns:
         ahead = (ts - now_ns) / 1e9
         raise EventRejected(Reason.FUTURE_TIMESTAMP, f"timestamp: {ahead:.3f} s ahead of the clock (max {max_future})")
-    get = _numbers(obj).get
-    bid, ask, close, volume = get("bid", _NAN), get("ask", _NAN), get("close"), get("volume")
+    number = _numbers(obj).get
+    bid, ask, close, volume = number("bid", _NAN), number("ask", _NAN), number("close"), number("volume")
     if close is None:
         if bid != bid or ask != ask:
             raise EventRejected(Reason.MISSING_FIELD, "close (or price, or both bid and ask)")
         close = (bid + ask) * 0.5
-    return MarketEvent(
-        symbol=symbol,
-        timestamp_ns=ts,
-        event_id=_event_id(obj),
-        close=close,
-        high=get("high", _NAN),
-        low=get("low", _NAN),
-        volume=close * get("size", _NAN) if volume is None else volume,
-        bid=bid,
-        ask=ask,
-        bid_size=get("bid_size", _NAN),
-        ask_size=get("ask_size", _NAN),
+    event_id = get("event_id")
+    if type(event_id) is not str or not event_id:
+        event_id = _event_id(obj)
+    return _event(
+        symbol,
+        ts,
+        event_id,
+        close,
+        number("high", _NAN),
+        number("low", _NAN),
+        close * number("size", _NAN) if volume is None else volume,
+        bid,
+        ask,
+        number("bid_size", _NAN),
+        number("ask_size", _NAN),
     )
 
 

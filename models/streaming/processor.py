@@ -102,6 +102,7 @@ class Processed(NamedTuple):
 
 
 _DUPLICATE = "duplicate"
+_TUPLE_NEW = tuple.__new__
 
 
 class _SymbolState:
@@ -275,11 +276,11 @@ class KeyedProcessor:
         if len(ready) > 1:
             return self._fold_symbol(symbol, ready)
         e = ready[0]
-        vector = state.engine.update(
-            e.timestamp_ns, e.close, e.high, e.low, e.volume, e.bid, e.ask, e.bid_size, e.ask_size
-        )
+        ts = e.timestamp_ns
+        vector = state.engine.update(ts, e.close, e.high, e.low, e.volume, e.bid, e.ask, e.bid_size, e.ask_size)
         vector.setflags(write=False)  # what ``flags.writeable = False`` does, without building a flags object
-        return [FeatureRow(symbol, e.timestamp_ns, e.event_id, vector)]
+        # tuple.__new__ is what FeatureRow(...) runs, minus the generated Python __new__ it goes through.
+        return [_TUPLE_NEW(FeatureRow, (symbol, ts, e.event_id, vector))]
 
     def flush(self) -> list[FeatureRow]:
         """Release every buffered event (the end of a replay); later events older than them are late."""

@@ -208,3 +208,17 @@ def test_process_one_given_every_shipped_sample_returns_process_rows_bit_for_bit
         assert len(got) == len(expected) == len(events)
         assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(expected, got, strict=True)), sample.symbol
         assert single.counters() == batch.counters()
+
+
+def test_process_one_given_released_event_returns_read_only_feature_row_like_process(
+    btc_bars: list[MarketEvent],
+) -> None:
+    """The single-event row is the same record as the batch path's: a FeatureRow, its vector read-only."""
+    batch, single = KeyedProcessor(), KeyedProcessor()
+    for event in btc_bars[:50]:
+        (expected,) = batch.process([event]).rows
+        (got,) = single.process_one(event)
+        assert type(got) is FeatureRow and got._fields == expected._fields
+        assert got[:3] == expected[:3] == (event.symbol, event.timestamp_ns, event.event_id)
+        assert not got.vector.flags.writeable and got.vector.dtype == np.float64
+        assert np.array_equal(got.vector, expected.vector, equal_nan=True)
