@@ -172,6 +172,7 @@ def _edge_vectors(seed: int, n: int, specials: np.ndarray = _SPECIALS) -> np.nda
     )
     quotes[rng.random(n) < 0.05, rng.integers(0, 4)] = NAN
     quotes[rng.random(n) < 0.03, 0] = 101.0
+    quotes[rng.random(n) < 0.03, rng.integers(0, 4)] = rng.choice([0.0, -1.0])
     out[:, len(FEATURE_NAMES) + len(PAIR_FEATURE_NAMES) :] = quotes
     return out
 
@@ -182,6 +183,19 @@ def test_bank_given_random_and_edge_inputs_matches_the_classes_tick_by_tick(seed
 
     # market making's quotes overflow on the huge volatilities: both raise, and the later arms stay unstepped
     assert mirror.positioned_ticks > 2_000 and 0 < mirror.errors < 400
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_bank_given_only_threshold_and_non_finite_values_matches_the_classes(seed: int) -> None:
+    # every feature drawn from the specials: inf / inf returns (a NaN z, held side kept, min(1, NaN) = 1),
+    # zero volatilities, values exactly on the bands; quotes stay realistic so the venue arms still trade
+    vectors = _edge_vectors(seed, 3_000)
+    width = len(FEATURE_NAMES) + len(PAIR_FEATURE_NAMES)
+    vectors[:, :width] = np.random.default_rng(seed).choice(_SPECIALS, size=(len(vectors), width))
+
+    mirror = Mirror(_edge_arms, EDGE_NAMES).run(_read_only(vectors))
+
+    assert mirror.positioned_ticks > 1_000 and mirror.errors > 0
 
 
 def test_bank_given_runs_of_a_feature_holds_sides_exactly_like_the_classes() -> None:
