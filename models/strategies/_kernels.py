@@ -1,6 +1,6 @@
 """Compiled per-tick rules of the built-in strategy arms: every arm of a ``SignalBank`` in one numba call.
 
-The Python classes (``directional``, ``market_making``, ``relative_value``) cost ~2.7 us per arm per tick,
+The Python classes (``directional``, ``market_making``, ``relative_value``) cost ~1.9 us per arm per tick,
 nearly all of it reading a mapping and building a ``Signal`` with a formatted reason; the engine reads only
 the target and the active flag. This kernel runs the same rules over the float64 feature vector, with the
 same operations in the same order (IEEE float64, no ``fastmath``), so targets are bit-identical; a test holds
@@ -33,6 +33,8 @@ PAIRS = 4
 CROSS_VENUE = 5
 BREAKOUT = 6
 
+SHORT_VECTOR = -1
+"""``step``'s answer when the vector lacks a feature the layout reads (numba does not check indices)."""
 N_INDICES = 4
 N_PARAMS = 6
 N_STATE = 2
@@ -186,6 +188,35 @@ def _breakout(x0: float, x1: float, x2: float, x3: float, p: np.ndarray, s: np.n
 
 
 @njit(cache=True)
+def _arm(kind: int, x0: float, x1: float, x2: float, x3: float, p: np.ndarray, s: np.ndarray) -> tuple[float, bool]:
+    """One arm's tick by its kind's rule (``_UNDECIDED`` for a ``PYTHON`` arm)."""
+    if kind == MOMENTUM:
+        return _momentum(x0, x1, x2, p, s)
+    if kind == MEAN_REVERSION:
+        return _mean_reversion(x0, p, s)
+    if kind == MARKET_MAKING:
+        return _market_making(x0, x1, x2, p, s)
+    if kind == PAIRS:
+        return _pairs(x0, x1, p, s)
+    if kind == CROSS_VENUE:
+        return _cross_venue(x0, x1, x2, x3, p, s)
+    if kind == BREAKOUT:
+        return _breakout(x0, x1, x2, x3, p, s)
+    return _UNDECIDED
+
+
+@njit(cache=True)
+def _fits(vector: np.ndarray, layout: np.ndarray) -> bool:
+    """Whether every index in ``layout`` lies inside ``vector``."""
+    size = vector.shape[0]
+    for i in range(layout.shape[0]):
+        for j in range(1, 1 + N_INDICES):
+            if layout[i, j] >= size:
+                return False
+    return True
+
+
+@njit(cache=True)
 def step(
     vector: np.ndarray,
     layout: np.ndarray,
@@ -196,11 +227,13 @@ def step(
 ) -> int:
     """One tick of every arm: its target into ``targets``, its active flag into ``active``, its state advanced.
 
-    Returns how many arms the kernel left undecided (NaN target, inactive): the caller decides those in Python.
+    Returns how many arms the kernel left undecided (NaN target, inactive): the caller decides those in Python;
+    ``SHORT_VECTOR``, touching nothing, when ``vector`` is too short for an index in ``layout``.
     """
+    if not _fits(vector, layout):
+        return SHORT_VECTOR
     undecided = 0
     for i in range(layout.shape[0]):
-        kind = layout[i, 0]
         s = state[i]
         for j in range(N_STATE):
             s[N_STATE + j] = s[j]
@@ -209,20 +242,7 @@ def step(
         x1 = _value(vector, layout[i, 2])
         x2 = _value(vector, layout[i, 3])
         x3 = _value(vector, layout[i, 4])
-        if kind == MOMENTUM:
-            target, on = _momentum(x0, x1, x2, p, s)
-        elif kind == MEAN_REVERSION:
-            target, on = _mean_reversion(x0, p, s)
-        elif kind == MARKET_MAKING:
-            target, on = _market_making(x0, x1, x2, p, s)
-        elif kind == PAIRS:
-            target, on = _pairs(x0, x1, p, s)
-        elif kind == CROSS_VENUE:
-            target, on = _cross_venue(x0, x1, x2, x3, p, s)
-        elif kind == BREAKOUT:
-            target, on = _breakout(x0, x1, x2, x3, p, s)
-        else:
-            target, on = _UNDECIDED
+        target, on = _arm(layout[i, 0], x0, x1, x2, x3, p, s)
         if target != target:
             undecided += 1
         targets[i] = target

@@ -302,6 +302,17 @@ def test_bank_sync_and_reset_put_the_state_in_the_objects() -> None:
     assert mirror.bank.state_dicts() == {s.name: s.state_dict() for s in _edge_arms()}
 
 
+def test_bank_given_a_vector_shorter_than_its_names_raises_before_stepping() -> None:
+    bank = SignalBank(build_strategies(), FEATURE_NAMES, PAIR_FEATURE_NAMES)
+    bank.load_state_dicts({"momentum": {"side": -1}, "volatility_breakout": {"side": 1, "remaining": 5}})
+    before = bank.state_dicts()
+    short = _features("BTC-PERP", 1)[0][:10]
+
+    with pytest.raises(ValueError, match="vector: 10 values, shorter than the bank's 21 feature names"):
+        bank.step(short, {})
+    assert bank.state_dicts() == before
+
+
 def test_bank_given_no_strategies_raises() -> None:
     with pytest.raises(ValueError, match="strategies: a signal bank needs at least one strategy"):
         SignalBank([], FEATURE_NAMES)
