@@ -2,9 +2,11 @@
 
 Arms: ``Momentum``, ``MeanReversion``, ``MarketMaking`` (Avellaneda-Stoikov quotes around the microprice),
 ``Pairs``, ``CrossVenueArbitrage`` and ``VolatilityBreakout``; each has a frozen keyword-only config.
-``STRATEGIES`` lists the kinds and ``build_strategies`` builds the arms the meta-controller chooses from.
+``STRATEGIES`` lists the kinds and ``build_strategies`` builds the arms the meta-controller chooses from;
+``SignalBank`` runs a tuple of arms per tick in one compiled call (the engine's path).
 """
 
+from models.strategies.bank import SignalBank
 from models.strategies.base import JSONScalar, Quotes, Signal, StateDict, Strategy, hysteresis_side
 from models.strategies.directional import (
     MeanReversion,
@@ -33,6 +35,7 @@ __all__ = [
     "PairsConfig",
     "Quotes",
     "Signal",
+    "SignalBank",
     "StateDict",
     "Strategy",
     "StrategyConfig",

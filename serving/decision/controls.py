@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from models.strategies import Strategy, build_strategies
+from models.strategies import SignalBank, Strategy, build_strategies
 from models.streaming.processor import KeyedProcessor
 from serving.decision.audit import AuditTrail, AuditWriteError, Payload
 from serving.decision.broker import PaperBroker
@@ -66,7 +66,7 @@ class EngineControls:
         self._attach(self._champion.policy)
         self._risk_events_audited = self._strategy_events_audited = 0
         self._shadows: dict[str, Role] = {}
-        self._strategies: dict[str, Sequence[Strategy]] = {}
+        self._strategies: dict[str, SignalBank] = {}
         self._lock = threading.RLock()
         self._market_ns = 0
         self._last_obs: dict[str, tuple[np.ndarray, tuple[float, float, float]]] = {}

@@ -36,6 +36,7 @@ import numpy as np
 from models.env.execution import Orders
 from models.env.replay import VOLATILITY_FEATURE
 from models.features import FEATURE_NAMES, PAIR_FEATURE_NAMES
+from models.strategies import SignalBank
 from models.streaming.events import EventRejected, MarketEvent, Reason, parse_event
 from serving.decision.audit import Encoded
 from serving.decision.broker import StepResult, Tick, quote_of
@@ -162,7 +163,7 @@ class DecisionEngine(EngineControls):
         volume = event.volume
         for role in roles:
             role.policy.track_regime(symbol, vector, high=high, low=low, volume=volume)
-        targets, active = self._signals(symbol, features)
+        targets, active = self._signals(symbol, features, vector)
         if self.vetoes is not None:
             self.vetoes.expire()
             masked = self.vetoes.masked_arms(symbol)
@@ -176,18 +177,14 @@ class DecisionEngine(EngineControls):
         self._learn_online(symbol, step, vector, volatility, hold)
         return features, vector, volatility, snapshot, targets, active, hold
 
-    def _signals(self, symbol: str, features: Mapping[str, float]) -> tuple[list[float], list[bool]]:
-        strategies = self._strategies.get(symbol)
-        if strategies is None:
-            strategies = self._strategies[symbol] = tuple(self._strategy_factory())
-        # one plain loop, not three comprehensions: every event, ~6 strategies
-        targets: list[float] = []
-        active: list[bool] = []
-        for strategy in strategies:
-            signal = strategy.on_features(features)
-            targets.append(signal.target_position)
-            active.append(signal.active)
-        return targets, active
+    def _signals(
+        self, symbol: str, features: Mapping[str, float], vector: np.ndarray
+    ) -> tuple[list[float], list[bool]]:
+        bank = self._strategies.get(symbol)
+        if bank is None:
+            # every arm's rule in one compiled call over the vector; an arm it cannot run reads ``features``
+            bank = self._strategies[symbol] = SignalBank(self._strategy_factory(), FEATURE_NAMES, PAIR_FEATURE_NAMES)
+        return bank.step(vector, features)
 
     def _hold_reason(self, event: MarketEvent, values: list[float], active: list[bool]) -> HoldReason:
         # A finite sum means every value is finite; only otherwise (a NaN, or an overflow) are they checked one by one.
