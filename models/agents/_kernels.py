@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.env.observation import _live_observation
+from models.env.observation import live_observation
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -107,7 +107,8 @@ def observe_and_act(
     scale: np.ndarray,
     clip: float,
     position: float,
-    unrealized: float,
+    entry_price: float,
+    close: float,
     regime: int,
     dim: int,
     params: np.ndarray,
@@ -122,5 +123,5 @@ def observe_and_act(
     for one dispatch (and none of the Python between them) instead of two. ``forward_row`` does not write
     into its input, so the observation comes back as built. The caller checks the lengths.
     """
-    obs = _live_observation(features, center, scale, clip, position, unrealized, regime, dim)
+    obs = live_observation(features, center, scale, clip, position, entry_price, close, regime, dim)
     return obs, forward_row(obs, params, sizes, relu, squash, bounds)
