@@ -102,6 +102,7 @@ def forward_row(
 
 @njit(cache=True)
 def observe_and_act(
+    obs: np.ndarray,
     features: np.ndarray,
     center: np.ndarray,
     scale: np.ndarray,
@@ -110,18 +111,17 @@ def observe_and_act(
     entry_price: float,
     close: float,
     regime: int,
-    dim: int,
     params: np.ndarray,
     sizes: np.ndarray,
     relu: bool,
     squash: bool,
     bounds: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The live observation and the actor's action on it in one compiled call (the decision path's).
+) -> np.ndarray:
+    """The live observation, written into ``obs``, and the actor's action on it in one compiled call.
 
     The same two kernels as ``ObservationBuilder.build`` then ``NumpyActor``, so bit for bit their results,
     for one dispatch (and none of the Python between them) instead of two. ``forward_row`` does not write
-    into its input, so the observation comes back as built. The caller checks the lengths.
+    into its input, so ``obs`` keeps the observation as built. The caller checks the lengths.
     """
-    obs = live_observation(features, center, scale, clip, position, entry_price, close, regime, dim)
-    return obs, forward_row(obs, params, sizes, relu, squash, bounds)
+    live_observation(obs, features, center, scale, clip, position, entry_price, close, regime)
+    return forward_row(obs, params, sizes, relu, squash, bounds)

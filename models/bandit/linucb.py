@@ -129,6 +129,7 @@ class LinUCB:
         self._theta = np.empty((k, d))
         self._counts = [0] * k  # a list: one += per update, cheaper than a numpy element's
         self._arm_range = list(range(k))
+        self._k = k
         self._all_arms = (True,) * k
         # Scratch buffers of the hot path, allocated once (``select_arm``'s ``out`` and ``order``).
         self._u = np.empty(d)
@@ -184,7 +185,7 @@ class LinUCB:
         One uniform draw decides both whether to explore and which arm: given u < epsilon, u / epsilon is
         again uniform on [0, 1), so the RNG stream does not depend on the explorable set.
         """
-        k = len(self._arm_range)
+        k = self._k
         values = self._out.tolist()
         order = self._order.tolist()
         arm = greedy

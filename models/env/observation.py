@@ -184,11 +184,11 @@ class ObservationBuilder:
             obs[self.regime_start :] = _regime_vector(regime)
         return obs
 
-    def kernel_args(self) -> tuple[FloatArray, FloatArray, float, int]:
-        """(center, scale, clip, dim): ``live_observation``'s arguments fixed by the builder, for a caller that
+    def kernel_args(self) -> tuple[FloatArray, FloatArray, float]:
+        """(center, scale, clip): ``live_observation``'s arguments fixed by the builder, for a caller that
         checks the rest as ``build`` does (a float64 vector of ``feature_dim`` values, ``check_position``, a
         regime code from ``REGIMES`` or -1): the decision path's, which calls it fused with the actor."""
-        return self._center, self._scale, float(self.clip), self.dim
+        return self._center, self._scale, float(self.clip)
 
     @property
     def feature_dim(self) -> int:
@@ -216,6 +216,7 @@ def _unrealized(position: float, entry_price: float, close: float, clip: float) 
 
 @njit(cache=True)
 def live_observation(
+    obs: Float32Array,
     features: FloatArray,
     center: FloatArray,
     scale: FloatArray,
@@ -224,11 +225,10 @@ def live_observation(
     entry_price: float,
     close: float,
     regime: int,
-    dim: int,
-) -> Float32Array:
-    """``build``'s vector from the raw inventory state: ``_live_observation`` with ``_unrealized``."""
-    unrealized = _unrealized(position, entry_price, close, clip)
-    return _live_observation(features, center, scale, clip, position, unrealized, regime, dim)
+) -> None:
+    """``build``'s vector from the raw inventory state, written into ``obs`` (every entry): ``_fill`` with
+    ``_unrealized``. The caller allocates ``obs`` (an array numba allocates costs more to hand back)."""
+    _fill(obs, features, center, scale, clip, position, _unrealized(position, entry_price, close, clip), regime)
 
 
 @njit(cache=True)
@@ -248,7 +248,23 @@ def _live_observation(
     signed zeros included), rounded to float32; then position, unrealized return and the one-hot at
     ``regime`` (none for -1). The caller checks ``len(features)`` (numba does not bounds-check).
     """
-    obs = np.zeros(dim, dtype=np.float32)
+    obs = np.empty(dim, dtype=np.float32)
+    _fill(obs, features, center, scale, clip, position, unrealized, regime)
+    return obs
+
+
+@njit(cache=True)
+def _fill(
+    obs: Float32Array,
+    features: FloatArray,
+    center: FloatArray,
+    scale: FloatArray,
+    clip: float,
+    position: float,
+    unrealized: float,
+    regime: int,
+) -> None:
+    """``_live_observation``'s entries, every one of them, into ``obs``."""
     n = center.shape[0]
     for i in range(n):
         v = (features[i] - center[i]) / scale[i]
@@ -261,9 +277,10 @@ def _live_observation(
         obs[i] = v
     obs[n] = position
     obs[n + 1] = unrealized
+    for i in range(n + 2, obs.shape[0]):
+        obs[i] = 0.0
     if regime >= 0:
         obs[n + 2 + regime] = 1.0
-    return obs
 
 
 def _regime_code(code: int) -> int:

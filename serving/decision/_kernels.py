@@ -9,6 +9,8 @@ because a separate argument per scale, index and flag would cost more than the a
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 from numba import njit
@@ -27,20 +29,19 @@ def pack_static(
     center: npt.NDArray[np.float64],
     scale: npt.NDArray[np.float64],
     clip: float,
-    dim: int,
     relu: bool,
     squash: bool,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """``propose_kernel``'s ``fspec``, ``ispec`` and ``norm``, read-only.
 
     ``fspec``: the context scales (vol, spread, pnl, clip), the bandit's alpha and epsilon, the observation
-    clip. ``ispec``: the context's 5 feature positions, the observation length, relu, squash. ``norm``: the
+    clip. ``ispec``: the context's 5 feature positions, relu, squash. ``norm``: the
     scaler's center and scale as two rows.
     """
     if index.shape != (_N_CONTEXT_FEATURES,) or scales.shape != (4,) or center.shape != scale.shape:
         raise ValueError(f"pack_static: index {index.shape}, scales {scales.shape}, center/scale {center.shape}")
     fspec = np.asarray([*scales.tolist(), float(alpha), float(epsilon), float(clip)], dtype=np.float64)
-    ispec = np.asarray([*index.tolist(), int(dim), int(relu), int(squash)], dtype=np.int64)
+    ispec = np.asarray([*index.tolist(), int(relu), int(squash)], dtype=np.int64)
     norm = np.stack([center, scale]).astype(np.float64)
     for array in (fspec, ispec, norm):
         array.flags.writeable = False
@@ -49,6 +50,8 @@ def pack_static(
 
 @njit(cache=True)
 def propose_kernel(
+    x: np.ndarray,
+    obs: np.ndarray,
     vector: np.ndarray,
     regime: int,
     arm_pnl: np.ndarray,
@@ -66,16 +69,19 @@ def propose_kernel(
     params: np.ndarray,
     sizes: np.ndarray,
     bounds: np.ndarray,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(greedy arm, context, observation, action): ``context_select`` then ``observe_and_act``.
+) -> tuple[int, float, float, float]:
+    """(greedy arm, size, entry, exit): ``context_select`` into ``x``, then ``observe_and_act`` into ``obs``.
 
+    The caller allocates ``x`` and ``obs`` (the proposal keeps both): handing back arrays numba allocated
+    costs more than passing them in.
     ``a_inv``, ``theta``, ``out``, ``order`` and ``flags`` are the bandit's (``LinUCB.compiled_args``,
-    ``LinUCB.mask_flags``), and the caller finishes the choice with ``LinUCB.compiled_choice``. A negative
-    greedy arm (-2: the context cannot be built, -1: a score is not finite) comes back with empty
-    observation and action: the caller then takes the Python path, which names the culprit. The caller
-    checks the lengths and the position (numba does not bounds-check).
+    ``LinUCB.mask_flags``), and the caller finishes the choice with ``LinUCB.compiled_choice``. The actor's
+    three outputs come back as floats (float32 to float64 is exact), entry and exit already clamped to
+    [0, 1] as ``BundlePolicy`` clamps them. A negative greedy arm (-2: the context cannot be built, -1: a
+    score is not finite, -3: the action is not finite) leaves the buffers partly written: the caller then
+    takes the Python path, which names the culprit, with nothing drawn from the bandit's RNG yet. The caller
+    checks the lengths (the actor's three outputs included) and the position: numba does not bounds-check.
     """
-    x = np.empty(theta.shape[1])
     greedy = context_select(
         vector,
         ispec[:_N_CONTEXT_FEATURES],
@@ -92,8 +98,9 @@ def propose_kernel(
         order,
     )
     if greedy < 0:
-        return greedy, x, np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32)
-    obs, action = observe_and_act(
+        return greedy, 0.0, 0.0, 0.0
+    action = observe_and_act(
+        obs,
         vector,
         norm[0],
         norm[1],
@@ -102,11 +109,21 @@ def propose_kernel(
         entry_price,
         close,
         regime,
-        ispec[5],
         params,
         sizes,
+        ispec[5] != 0,
         ispec[6] != 0,
-        ispec[7] != 0,
         bounds,
     )
-    return greedy, x, obs, action
+    size, entry, exit_ = float(action[0]), float(action[1]), float(action[2])
+    if not (math.isfinite(size) and math.isfinite(entry) and math.isfinite(exit_)):
+        return -3, 0.0, 0.0, 0.0
+    return greedy, size, _unit(entry), _unit(exit_)
+
+
+@njit(cache=True)
+def _unit(value: float) -> float:
+    """``min(1.0, max(0.0, value))`` as Python evaluates it on a finite value (-0.0 becomes 0.0)."""
+    if 0.0 < value < 1.0:
+        return value
+    return 0.0 if value <= 0.0 else 1.0

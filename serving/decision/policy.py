@@ -76,6 +76,7 @@ class BundlePolicy:
         self._symbols: dict[str, _SymbolPolicyState] = {}
         self._dim = self.bandit.config.dim
         self._vector_shape = (self.observations.feature_dim,)
+        self._obs_dim = self.observations.dim
         self._compiled = CompiledContext.resolve(
             self.config.context, self.observations.names[: self.observations.feature_dim]
         )
@@ -162,7 +163,11 @@ class BundlePolicy:
             except ValueError:  # every arm vetoed: the Python path raises it, after any context error, as always
                 flags = None
             if flags is not None:
-                greedy, context, obs, action = propose_kernel(
+                context = np.empty(self._dim)
+                obs = np.empty(self._obs_dim, dtype=np.float32)
+                greedy, size, entry, exit_ = propose_kernel(
+                    context,
+                    obs,
                     vector,
                     code,
                     state.tracker.array,
@@ -174,18 +179,23 @@ class BundlePolicy:
                 )
                 if greedy >= 0:
                     choice, mean, width = bandit.compiled_choice(greedy)
-                    return self._proposal(state, symbol, choice, mean, width, action, targets, regime, obs, context)
+                    self.last_choice[symbol] = choice
+                    arm = choice.arm
+                    target = targets[arm] * abs(size)
+                    target = target if -1.0 < target < 1.0 else max(-1.0, min(1.0, target))
+                    state.pending = (arm, context, choice.explored)
+                    # positional: keyword arguments to a NamedTuple cost a dict per call
+                    return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, context)
         # Not compiled, or an input the kernel rejects: the same steps in Python, which also name the culprit.
         context = build_context(features, regime, state.tracker.as_list(), self.config.context, np.empty(self._dim))
-        choice = bandit.select(context, mask=active)
+        choice = self.last_choice[symbol] = bandit.select(context, mask=active)
         mean, width = bandit.estimate(choice.arm, context)
         obs = self.observations.build(vector, position=position, entry_price=entry_price, close=close, regime=code)
-        return self._proposal(state, symbol, choice, mean, width, actor(obs), targets, regime, obs, context)
+        return self._proposal(state, choice, mean, width, actor(obs), targets, regime, obs, context)
 
     def _proposal(
         self,
         state: _SymbolPolicyState,
-        symbol: str,
         choice: Choice,
         mean: float,
         width: float,
@@ -195,8 +205,8 @@ class BundlePolicy:
         obs: npt.NDArray[np.float32],
         context: FloatArray,
     ) -> Proposal:
-        """The chosen arm's signal sized by the actor's raw action; the choice becomes the pending one."""
-        self.last_choice[symbol] = choice
+        """The chosen arm's signal sized by the actor's raw action; the choice becomes the pending one (the
+        Python path's; ``propose_kernel`` checks and clamps the action the same way)."""
         flat = action if type(action) is np.ndarray and action.ndim == 1 else np.asarray(action).reshape(-1)
         raw = flat.tolist()
         # float32 -> float is exact; a finite sum means three finite values; only otherwise (or on an overflow)
@@ -224,7 +234,9 @@ class BundlePolicy:
         if fused is None or compiled is None or bandit.config.dim != context_dim(len(bandit.arms)):
             return
         params, sizes, relu, squash, bounds = fused
-        center, scale, clip, dim = builder.kernel_args()
+        if sizes[-1] != 3:  # the Python path raises on it
+            return
+        center, scale, clip = builder.kernel_args()
         config = bandit.config
         fspec, ispec, norm = pack_static(
             compiled.index,
@@ -234,7 +246,6 @@ class BundlePolicy:
             center,
             scale,
             clip,
-            dim,
             relu,
             squash,
         )

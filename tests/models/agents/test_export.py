@@ -148,11 +148,12 @@ def test_observe_and_act_given_live_features_returns_build_then_actor_bit_for_bi
     assert isinstance(actor, NumpyActor)
     fused = actor.row_args(builder.dim)
     assert fused is not None and actor.row_args(builder.dim + 1) is None
-    center, scale, clip, dim = builder.kernel_args()
+    center, scale, clip = builder.kernel_args()
     for regime, position, close in ((-1, 0.5, 101.0), (0, -0.25, 180.0), (6, 0.0, 99.0), (3, 1.0, np.nan)):
         features = np.where(rng.random(21) < 0.1, np.nan, rng.normal(scale=30.0, size=21))
 
-        obs, action = observe_and_act(features, center, scale, clip, position, 100.0, close, regime, dim, *fused)
+        obs = np.full(builder.dim, np.nan, dtype=np.float32)
+        action = observe_and_act(obs, features, center, scale, clip, position, 100.0, close, regime, *fused)
 
         expected = builder.build(features, position=position, entry_price=100.0, close=close, regime=regime)
         np.testing.assert_array_equal(obs, expected)

@@ -77,7 +77,7 @@ def test_build_given_each_call_returns_a_fresh_array() -> None:
 def test_live_observation_given_inventory_states_returns_build_bit_for_bit() -> None:
     scaler = FeatureScaler(center=(0.5,) * len(FEATURE_NAMES), scale=(2.0,) * len(FEATURE_NAMES))
     builder = ObservationBuilder(scaler, clip=10)  # an int clip: build's min/max keep it, the kernel a float
-    center, scale, clip, dim = builder.kernel_args()
+    center, scale, clip = builder.kernel_args()
     rng = make_rng(8)
     closes = [101.0, 50.0, 500.0, 0.0, np.nan, np.inf, 100.0]
     for position in (0.0, -0.0, 0.3, -0.3, 1.0, -1.0):
@@ -86,7 +86,8 @@ def test_live_observation_given_inventory_states_returns_build_bit_for_bit() -> 
                 features = rng.normal(scale=30.0, size=len(FEATURE_NAMES))
                 regime = int(rng.integers(-1, 7))
 
-                got = live_observation(features, center, scale, clip, position, entry_price, close, regime, dim)
+                got = np.full(builder.dim, np.nan, dtype=np.float32)
+                live_observation(got, features, center, scale, clip, position, entry_price, close, regime)
 
                 expected = builder.build(
                     features, position=position, entry_price=entry_price, close=close, regime=regime
