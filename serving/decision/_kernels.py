@@ -29,23 +29,27 @@ def pack_static(
     center: npt.NDArray[np.float64],
     scale: npt.NDArray[np.float64],
     clip: float,
-    relu: bool,
-    squash: bool,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """``propose_kernel``'s ``fspec``, ``ispec`` and ``norm``, read-only.
+    actor: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], bool, bool, npt.NDArray[np.float32]],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """``propose_kernel``'s ``fspec``, ``ispec`` and ``net``, read-only, from the context's positions and
+    scales, the bandit's alpha and epsilon, the scaler, the observation clip and the actor's ``row_args``.
 
-    ``fspec``: the context scales (vol, spread, pnl, clip), the bandit's alpha and epsilon, the observation
-    clip. ``ispec``: the context's 5 feature positions, relu, squash. ``norm``: the
-    scaler's center and scale as two rows.
+    ``fspec``: the context scales (vol, spread, pnl, clip), alpha, epsilon, the observation clip, then the
+    scaler's center and scale. ``ispec``: the context's 5 feature positions, relu, squash, then the layer
+    widths. ``net``: the packed layers, then the action bounds' 4 rows.
     """
+    params, sizes, relu, squash, bounds = actor
     if index.shape != (_N_CONTEXT_FEATURES,) or scales.shape != (4,) or center.shape != scale.shape:
         raise ValueError(f"pack_static: index {index.shape}, scales {scales.shape}, center/scale {center.shape}")
-    fspec = np.asarray([*scales.tolist(), float(alpha), float(epsilon), float(clip)], dtype=np.float64)
-    ispec = np.asarray([*index.tolist(), int(relu), int(squash)], dtype=np.int64)
-    norm = np.stack([center, scale]).astype(np.float64)
-    for array in (fspec, ispec, norm):
+    if bounds.shape != (4, int(sizes[-1])):
+        raise ValueError(f"pack_static: bounds {bounds.shape}, expected (4, {int(sizes[-1])})")
+    head = [*scales.tolist(), float(alpha), float(epsilon), float(clip)]
+    fspec = np.concatenate([np.asarray(head), center, scale]).astype(np.float64)
+    ispec = np.asarray([*index.tolist(), int(relu), int(squash), *sizes.tolist()], dtype=np.int64)
+    net = np.concatenate([params, bounds.ravel()]).astype(np.float32)
+    for array in (fspec, ispec, net):
         array.flags.writeable = False
-    return fspec, ispec, norm
+    return fspec, ispec, net
 
 
 @njit(cache=True)
@@ -65,10 +69,7 @@ def propose_kernel(
     order: np.ndarray,
     fspec: np.ndarray,
     ispec: np.ndarray,
-    norm: np.ndarray,
-    params: np.ndarray,
-    sizes: np.ndarray,
-    bounds: np.ndarray,
+    net: np.ndarray,
 ) -> tuple[int, float, float, float]:
     """(greedy arm, size, entry, exit): ``context_select`` into ``x``, then ``observe_and_act`` into ``obs``.
 
@@ -99,21 +100,25 @@ def propose_kernel(
     )
     if greedy < 0:
         return greedy, 0.0, 0.0, 0.0
+    n = (fspec.shape[0] - 7) // 2
+    sizes = ispec[7:]
+    n_out = sizes[sizes.shape[0] - 1]
+    n_params = net.shape[0] - 4 * n_out
     action = observe_and_act(
         obs,
         vector,
-        norm[0],
-        norm[1],
+        fspec[7 : 7 + n],
+        fspec[7 + n :],
         fspec[6],
         position,
         entry_price,
         close,
         regime,
-        params,
+        net[:n_params],
         sizes,
         ispec[5] != 0,
         ispec[6] != 0,
-        bounds,
+        net[n_params:].reshape((4, n_out)),
     )
     size, entry, exit_ = float(action[0]), float(action[1]), float(action[2])
     if not (math.isfinite(size) and math.isfinite(entry) and math.isfinite(exit_)):

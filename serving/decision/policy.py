@@ -233,23 +233,14 @@ class BundlePolicy:
         fused = row_args(builder.dim) if callable(row_args) else None
         if fused is None or compiled is None or bandit.config.dim != context_dim(len(bandit.arms)):
             return
-        params, sizes, relu, squash, bounds = fused
-        if sizes[-1] != 3:  # the Python path raises on it
+        if fused[1][-1] != 3:  # the Python path raises on it
             return
         center, scale, clip = builder.kernel_args()
         config = bandit.config
-        fspec, ispec, norm = pack_static(
-            compiled.index,
-            compiled.scales,
-            config.alpha,
-            config.exploration_rate,
-            center,
-            scale,
-            clip,
-            relu,
-            squash,
+        static = pack_static(
+            compiled.index, compiled.scales, config.alpha, config.exploration_rate, center, scale, clip, fused
         )
-        self._fused_args = (*bandit.compiled_args(), fspec, ispec, norm, params, sizes, bounds)
+        self._fused_args = (*bandit.compiled_args(), *static)
 
     def pending_choice(self, symbol: str) -> tuple[int, FloatArray] | None:
         """(arm, context) of the last proposal whose outcome will train the bandit; None once forgotten or observed."""
