@@ -73,8 +73,9 @@ DEFAULT_CONTEXT = ContextConfig()
 class CompiledContext:
     """``build_context``'s feature reads resolved to positions in a feature vector, for the compiled builder.
 
-    ``LinUCB.select_features`` builds the context from the vector in the same call as the selection, the
-    same IEEE operations as ``build_context`` on the mapping whose values the vector holds in order.
+    The compiled builder (``models.bandit._kernels.build_context``, run by the decision path's kernel in the
+    same call as the selection) does the same IEEE operations as ``build_context`` on the mapping whose
+    values the vector holds in order.
     """
 
     index: npt.NDArray[np.int64]

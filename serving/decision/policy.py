@@ -138,10 +138,12 @@ class BundlePolicy:
         """The bandit's arm, its signal sized by the actor; at least one arm must be active.
 
         ``vector`` holds the values of ``features`` in the observation's feature order (the engine's). The hot
-        path is two compiled calls: the context, the arm and its estimate (``LinUCB.select_features``), then
-        the observation and the actor (``_observe_and_act``). Where a kernel does not apply (another vector
-        type, a feature the vector lacks, an undefined input) the Python builders run, with the same values
-        or the same errors.
+        path is one compiled call (``propose_kernel``: the context, every arm's score, the ranking and the
+        propensities, the observation and the actor's action), then the exploration draw and the ``Choice``
+        (``LinUCB.compiled_choice``). Where the kernel does not apply (an actor other than the bundle's
+        ``NumpyActor``, another vector type, a position out of range, an undefined input) the Python steps
+        run, ``build_context``, ``select``, ``estimate``, ``build`` and the actor: the same values, or the
+        same errors in the same order, with the RNG drawn as often as before.
         """
         state = self._symbols.get(symbol) or self._state(symbol)
         regime = self._last_regime[symbol]
