@@ -82,7 +82,7 @@ class BundlePolicy:
         )
         """The context's feature reads as positions in the feature vector (None: a feature the vector lacks)."""
         self._last_regime: dict[str, Regime] = {}
-        self._fused_for: tuple[object, object] | None = None
+        self._fused_for: tuple[object, object, object] | None = None
         self._fused_args: tuple[Any, ...] | None = None
         """``propose_kernel``'s fixed arguments for the (actor, bandit) in ``_fused_for`` (None: no compiled path,
         the actor is not the bundle's ``NumpyActor`` or the context reads a feature the vector lacks)."""
@@ -150,7 +150,12 @@ class BundlePolicy:
         code = _REGIME_CODE[regime]
         bandit, actor = self.bandit, self.bundle.actor
         fused_for = self._fused_for
-        if fused_for is None or fused_for[0] is not actor or fused_for[1] is not bandit:
+        if (
+            fused_for is None
+            or fused_for[0] is not actor
+            or fused_for[1] is not bandit
+            or fused_for[2] is not bandit.config
+        ):
             self._fuse(actor, bandit)
         fused = self._fused_args
         if (
@@ -228,7 +233,8 @@ class BundlePolicy:
 
     def _fuse(self, actor: object, bandit: LinUCB) -> None:
         """``propose_kernel``'s fixed arguments for ``actor`` and ``bandit`` (None where it does not apply)."""
-        self._fused_for = (actor, bandit)
+        # keyed by the bandit (its arrays: ``adopt`` replaces it) and its config (alpha and epsilon are packed)
+        self._fused_for = (actor, bandit, bandit.config)
         self._fused_args = None
         builder, compiled = self.observations, self._compiled
         row_args = getattr(actor, "row_args", None)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +141,22 @@ def test_propose_given_position_out_of_range_raises_as_build_does(bundle: ModelB
 
     with pytest.raises(ValueError, match="position"):
         policy.propose("X", features, vector, [0.5] * arms, [True] * arms, position=1.5, entry_price=1.0, close=1.0)
+
+
+def test_propose_given_a_new_bandit_or_config_reads_them_not_the_packed_old_ones(bundle: ModelBundle) -> None:
+    policy, vector, features = _policy(bundle)
+    arms = len(policy.arms)
+
+    def propose() -> Any:
+        return policy.propose(
+            "X", features, vector, [0.5] * arms, [True] * arms, position=0.0, entry_price=0.0, close=1.0
+        )
+
+    assert policy.bandit.config.exploration_rate > 0.0 and propose().choice.propensity < 1.0
+    policy.bandit.config = replace(policy.bandit.config, exploration_rate=0.0)
+    greedy = propose().choice
+    assert greedy.propensity == 1.0 and sum(greedy.propensities) == 1.0
+    fresh = copy.deepcopy(policy.bandit)
+    fresh.update(greedy.arm, propose().context, -1e6)  # the greedy arm is now far worse in the new bandit only
+    policy.bandit = fresh
+    assert propose().choice.arm != greedy.arm
