@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from models.env.observation import _live_observation
+from models.env.observation import live_observation
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -102,25 +102,26 @@ def forward_row(
 
 @njit(cache=True)
 def observe_and_act(
+    obs: np.ndarray,
     features: np.ndarray,
     center: np.ndarray,
     scale: np.ndarray,
     clip: float,
     position: float,
-    unrealized: float,
+    entry_price: float,
+    close: float,
     regime: int,
-    dim: int,
     params: np.ndarray,
     sizes: np.ndarray,
     relu: bool,
     squash: bool,
     bounds: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The live observation and the actor's action on it in one compiled call (the decision path's).
+) -> np.ndarray:
+    """The live observation, written into ``obs``, and the actor's action on it in one compiled call.
 
     The same two kernels as ``ObservationBuilder.build`` then ``NumpyActor``, so bit for bit their results,
     for one dispatch (and none of the Python between them) instead of two. ``forward_row`` does not write
-    into its input, so the observation comes back as built. The caller checks the lengths.
+    into its input, so ``obs`` keeps the observation as built. The caller checks the lengths.
     """
-    obs = _live_observation(features, center, scale, clip, position, unrealized, regime, dim)
-    return obs, forward_row(obs, params, sizes, relu, squash, bounds)
+    live_observation(obs, features, center, scale, clip, position, entry_price, close, regime)
+    return forward_row(obs, params, sizes, relu, squash, bounds)

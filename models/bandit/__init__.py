@@ -9,6 +9,7 @@
 from models.bandit.context import (
     DEFAULT_CONTEXT,
     ArmPnlTracker,
+    CompiledContext,
     ContextConfig,
     build_context,
     context_dim,
@@ -28,6 +29,7 @@ __all__ = [
     "AllowAll",
     "ArmPnlTracker",
     "Choice",
+    "CompiledContext",
     "ContextConfig",
     "ContextualBanditConfig",
     "ExplorationGuard",

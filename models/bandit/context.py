@@ -69,6 +69,35 @@ class ContextConfig:
 DEFAULT_CONTEXT = ContextConfig()
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledContext:
+    """``build_context``'s feature reads resolved to positions in a feature vector, for the compiled builder.
+
+    The compiled builder (``models.bandit._kernels.build_context``, run by the decision path's kernel in the
+    same call as the selection) does the same IEEE operations as ``build_context`` on the mapping whose
+    values the vector holds in order.
+    """
+
+    index: npt.NDArray[np.int64]
+    """Positions of the volatility, tod_sin, tod_cos, spread and Amihud features."""
+    scales: FloatArray
+    """vol_scale_bps, spread_scale_bps, pnl_scale_bps, clip."""
+    max_index: int
+    regimes: int = N_REGIMES
+
+    @classmethod
+    def resolve(cls, config: ContextConfig, feature_names: Sequence[str]) -> CompiledContext | None:
+        """The positions of ``config``'s features in ``feature_names``; None when one is not among them."""
+        names = (config.vol_feature, *config.tod_features, config.spread_feature, config.amihud_feature)
+        if not set(names) <= set(feature_names):
+            return None
+        index = np.asarray([list(feature_names).index(name) for name in names], dtype=np.int64)
+        scales = np.asarray([config.vol_scale_bps, config.spread_scale_bps, config.pnl_scale_bps, config.clip])
+        index.flags.writeable = False
+        scales.flags.writeable = False
+        return cls(index, scales, int(index.max()))
+
+
 def context_dim(n_arms: int) -> int:
     """Length of the context vector for ``n_arms`` arms."""
     if n_arms < 1:
@@ -166,8 +195,8 @@ class ArmPnlTracker:
     """Per-arm EWMA of realised PnL (bps): the "recent arm PnL" part of the context.
 
     An arm that has not traded yet sits at 0, the same as one that broke even: no evidence either way.
-    The EWMAs are kept as a list of floats: each update and each read is on the decision path, and
-    Python float arithmetic is the same IEEE double arithmetic as numpy's, without the per-element boxing.
+    The EWMAs are kept as a list of floats: each update is Python float arithmetic, the same IEEE double
+    arithmetic as numpy's without the per-element boxing; ``array`` mirrors them for the compiled builder.
     """
 
     def __init__(self, arms: Sequence[str], decay: float = DEFAULT_CONTEXT.pnl_decay) -> None:
@@ -177,6 +206,23 @@ class ArmPnlTracker:
         self.decay = decay
         self._index = {arm: i for i, arm in enumerate(self.arms)}
         self._ewma = [0.0] * len(self.arms)
+        self._array = np.zeros(len(self.arms))
+        self._view = self._array.view()
+        self._view.flags.writeable = False
+
+    def __getstate__(self) -> dict[str, object]:
+        # the read-only view is rebuilt on the copy's own array: a copied view would no longer follow it
+        return {key: value for key, value in self.__dict__.items() if key != "_view"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._view = self._array.view()
+        self._view.flags.writeable = False
+
+    @property
+    def array(self) -> FloatArray:
+        """The per-arm EWMA PnL as a read-only array that follows every update (no copy: the decision path's)."""
+        return self._view
 
     @property
     def values(self) -> FloatArray:
@@ -194,10 +240,12 @@ class ArmPnlTracker:
         a = self._index[arm] if isinstance(arm, str) else arm
         if not 0 <= a < len(self.arms):
             raise IndexError(f"arm: index {a} out of range for {len(self.arms)} arms")
-        self._ewma[a] = self.decay * self._ewma[a] + (1.0 - self.decay) * float(pnl_bps)
+        value = self._ewma[a] = self.decay * self._ewma[a] + (1.0 - self.decay) * float(pnl_bps)
+        self._array[a] = value
 
     def reset(self) -> None:
         self._ewma = [0.0] * len(self.arms)
+        self._array.fill(0.0)
 
     def state_dict(self) -> dict[str, list[float] | list[str]]:
         return {"arms": list(self.arms), "ewma": self._ewma.copy()}
@@ -209,3 +257,4 @@ class ArmPnlTracker:
         if ewma.shape != (len(self.arms),) or not np.isfinite(ewma).all():
             raise ValueError(f"state: ewma must be {len(self.arms)} finite numbers, got {state['ewma']}")
         self._ewma = ewma.tolist()
+        self._array[:] = ewma

@@ -22,17 +22,18 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import compress
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from models.bandit._kernels import sherman_morrison, ucb_scores
+from models.bandit._kernels import arm_estimate, select_arm, sherman_morrison, ucb_scores
 from models.seeding import make_rng
 
 FloatArray = npt.NDArray[np.float64]
 _FLOAT64 = np.dtype(np.float64)
+_FLAG_CACHE_SIZE = 4096
+"""Distinct (mask, guard answer) pairs kept by ``LinUCB._flags``: 2^k masks times the guard's answers."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,10 +129,13 @@ class LinUCB:
         self._theta = np.empty((k, d))
         self._counts = [0] * k  # a list: one += per update, cheaper than a numpy element's
         self._arm_range = list(range(k))
-        # Scratch buffers of the hot path, allocated once.
-        self._scores = np.empty(k)
+        self._k = k
+        self._all_arms = (True,) * k
+        # Scratch buffers of the hot path, allocated once (``select_arm``'s ``out`` and ``order``).
         self._u = np.empty(d)
-        self._xa = np.empty(d)
+        self._out = np.empty(4 * k)
+        self._order = np.empty(2 * k + 2, dtype=np.int64)
+        self._flag_cache: dict[tuple[Any, ...], npt.NDArray[np.uint8]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -153,50 +157,56 @@ class LinUCB:
     def select(self, context: FloatArray, mask: npt.ArrayLike | None = None) -> Choice:
         """Choose an arm for ``context``; ``mask`` (True = allowed) vetoes arms, and at least one must remain.
 
-        On every decision: the kernel scores every arm, and the mask is applied to the scores as a list, which
-        ranks the allowed arms once for both the greedy arm and ``top_arms``.
+        One compiled call (``select_arm``) scores every arm, ranks the allowed ones and writes the
+        propensities; only the exploration draw and the ``Choice`` are Python.
         """
         x = self._vector(context)
-        if mask is None:
-            candidates = self._arm_range
-        elif isinstance(mask, list) and len(mask) == len(self._arm_range):
-            # the engine's mask (hot path): each element's truth value, as numpy's bool conversion reads it
-            candidates = list(compress(self._arm_range, mask))
-            if not candidates:
-                raise ValueError("mask: every arm is vetoed; the caller must decide what no strategy means")
-        else:
-            candidates = self._mask(mask)
-        if ucb_scores(self._a_inv, self._theta, x, self.config.alpha, self._all_allowed, self._scores) < 0:
+        flags = self.mask_flags(mask)
+        greedy = select_arm(
+            self._a_inv, self._theta, x, self.config.alpha, self.config.exploration_rate, flags, self._out, self._order
+        )
+        if greedy < 0:
             raise ValueError("context: the scores are not finite (a NaN or inf in the context?)")
-        scores = self._scores.tolist()
-        # Allowed arms best first. sorted() is stable, also with reverse=True, so ties keep the lower index
-        # first: ranked[0] is the highest-scoring allowed arm, lowest index on ties, as the kernel picks it.
-        ranked = sorted(candidates, key=scores.__getitem__, reverse=True)
-        greedy = ranked[0]
-        # Fast path for the default guard: it would say yes to every candidate.
-        guard = self.guard
-        explorable = candidates if type(guard) is AllowAll else self._explorable(guard, candidates)
+        return self.compiled_choice(greedy)[0]
+
+    def compiled_args(self) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.int64]]:
+        """(A^-1 per arm, theta, out, order): what a caller's own kernel passes to ``context_select`` or
+        ``select_arm`` before ``compiled_choice`` (``models.bandit._kernels`` documents ``out`` and ``order``).
+
+        The arrays are updated in place and never rebound (``reset`` and ``load_state_dict`` write into them),
+        so a caller may keep them for the bandit's lifetime; it must not write into the first two.
+        """
+        return self._a_inv, self._theta, self._out, self._order
+
+    def compiled_choice(self, greedy: int) -> tuple[Choice, float, float]:
+        """The ``Choice`` from the buffers a kernel just wrote for ``greedy`` (>= 0), with the chosen arm's
+        (mean, width): the exploration draw happens here, after the kernel found every score finite.
+
+        One uniform draw decides both whether to explore and which arm: given u < epsilon, u / epsilon is
+        again uniform on [0, 1), so the RNG stream does not depend on the explorable set.
+        """
+        k = self._k
+        values = self._out.tolist()
+        order = self._order.tolist()
         arm = greedy
         epsilon = self.config.exploration_rate
         if epsilon > 0.0:
-            # One uniform draw decides both whether to explore and which arm: given u < epsilon, u / epsilon
-            # is again uniform on [0, 1), so the RNG stream does not depend on the explorable set.
             u = self._rng.random()
-            if u < epsilon and explorable:
-                arm = explorable[min(int(u / epsilon * len(explorable)), len(explorable) - 1)]
-        propensities = self._propensities(greedy, explorable)
+            m = order[1]
+            if u < epsilon and m:
+                arm = order[2 + k + min(int(u / epsilon * m), m - 1)]
+        n, most = order[0], self.config.max_concurrent_strategies
+        # the greedy arm heads the ranking, so its top arms are the ranking's head (``_top_arms``'s first case)
+        top = (
+            tuple(order[2 : 2 + (n if n < most else most)]) if arm == greedy else self._top_arms(arm, order[2 : 2 + n])
+        )
+        propensities = tuple(values[k : 2 * k])
         # positional: keyword arguments to a NamedTuple cost a dict per call
         # (arm, name, propensity, propensities, scores, greedy_arm, explored, top_arms)
-        return Choice(
-            arm,
-            self.arms[arm],
-            propensities[arm],
-            propensities,
-            tuple(scores),
-            greedy,
-            arm != greedy,
-            self._top_arms(arm, ranked),
+        choice = Choice(
+            arm, self.arms[arm], propensities[arm], propensities, tuple(values[:k]), greedy, arm != greedy, top
         )
+        return choice, values[2 * k + arm], values[3 * k + arm]
 
     def update(self, arm: int | str, context: FloatArray, reward: float) -> None:
         """Fold the reward observed for ``arm`` in ``context`` into that arm's model (O(d^2)).
@@ -215,16 +225,12 @@ class LinUCB:
     def estimate(self, arm: int | str, context: FloatArray) -> tuple[float, float]:
         """The arm's ridge estimate ``theta^T x`` and its confidence width ``sqrt(x^T A^-1 x)`` (no copies).
 
-        Through numpy's BLAS (gemv, then dot) as always: the values must not move by a bit, and a compiled
-        loop would sum in another order. ``np.dot`` into a scratch buffer calls the same BLAS routines as
-        ``x @ A @ x`` and ``theta @ x`` with less dispatch per call.
+        The compiled ``arm_estimate``: the same sums, in the same order, as the scores ``select`` ranks and the
+        (mean, width) ``compiled_choice`` returns, so an explanation's estimate is the decision's bit for bit.
         """
-        # the decision path passes the chosen arm's index: checked inline, without the general lookup
         a = arm if type(arm) is int and 0 <= arm < len(self._arm_range) else self._arm_index(arm)
-        x, xa = self._vector(context), self._xa
-        np.dot(x, self._a_inv[a], out=xa)
-        width_sq = float(np.dot(xa, x))
-        return float(np.dot(self._theta[a], x)), math.sqrt(width_sq) if width_sq > 0.0 else 0.0
+        mean, width = arm_estimate(self._a_inv, self._theta, self._vector(context), a)
+        return mean, width
 
     def a_inv(self, arm: int | str) -> FloatArray:
         """A copy of the arm's ``A^{-1}``."""
@@ -279,45 +285,60 @@ class LinUCB:
             raise ValueError(f"context: expected shape ({self.config.dim},), got {x.shape}")
         return x
 
-    def _mask(self, mask: npt.ArrayLike) -> list[int]:
-        """The indices of the allowed arms; a list (the engine's) is read by each element's truth value, as
-        numpy's bool conversion reads it, without the round trip through an array."""
-        if isinstance(mask, list) and len(mask) == len(self.arms):
-            candidates = list(compress(self._arm_range, mask))
+    def mask_flags(self, mask: npt.ArrayLike | None) -> npt.NDArray[np.uint8]:
+        """The kernels' ``flags`` (bit 0 allowed by ``mask``, bit 1 also explorable); raises when ``mask`` vetoes
+        every arm. Cached per (mask, guard answer): the same few masks recur on every decision, and one dict
+        lookup is cheaper than building the array. The guard is asked as before: ``allowed(arms)`` once, or
+        ``allow(arm)`` for each allowed arm in index order.
+        """
+        if mask is None:
+            allowed: tuple[Any, ...] = self._all_arms
+        elif isinstance(mask, list) and len(mask) == len(self._arm_range):
+            allowed = tuple(mask)  # the engine's mask: read by each element's truth value
         else:
-            allowed = np.asarray(mask, dtype=np.bool_)
-            if allowed.shape != (len(self.arms),):
-                raise ValueError(f"mask: expected {len(self.arms)} booleans, got shape {allowed.shape}")
-            candidates = [a for a, ok in enumerate(allowed.tolist()) if ok]
-        if not candidates:
+            allowed = self._mask(mask)
+        guard = self.guard
+        if type(guard) is AllowAll:
+            answer: tuple[Any, ...] | None = None
+        else:
+            ok = getattr(guard, "allowed", None)
+            if ok is None:
+                answer = tuple(
+                    [bool(ok_a) and guard.allow(name) for ok_a, name in zip(allowed, self.arms, strict=True)]
+                )
+            else:
+                answer = tuple(ok(self.arms))
+        key = (allowed, answer)
+        try:
+            flags = self._flag_cache.get(key)
+        except TypeError:  # an unhashable element: no caching
+            return self._make_flags(allowed, answer)
+        if flags is None:
+            flags = self._make_flags(allowed, answer)
+            if len(self._flag_cache) >= _FLAG_CACHE_SIZE:
+                self._flag_cache.clear()
+            self._flag_cache[key] = flags
+        return flags
+
+    def _make_flags(self, allowed: tuple[Any, ...], answer: tuple[Any, ...] | None) -> npt.NDArray[np.uint8]:
+        truth = [bool(ok) for ok in allowed]
+        if not any(truth):
             raise ValueError("mask: every arm is vetoed; the caller must decide what no strategy means")
-        return candidates
+        explorable = (
+            truth if answer is None else [ok and bool(guard_ok) for ok, guard_ok in zip(truth, answer, strict=True)]
+        )
+        flags = np.asarray(
+            [int(ok) | (2 if ex else 0) for ok, ex in zip(truth, explorable, strict=True)], dtype=np.uint8
+        )
+        flags.flags.writeable = False
+        return flags
 
-    def _explorable(self, guard: ExplorationGuard, candidates: list[int]) -> list[int]:
-        """The candidates ``guard`` lets exploration pick; a guard with ``allowed(arms)``, one bool per arm (the
-        risk budget's) answers for every arm in one call instead of one ``allow`` call per arm."""
-        allowed = getattr(guard, "allowed", None)
-        if allowed is None:
-            return [a for a in candidates if guard.allow(self.arms[a])]
-        ok = allowed(self.arms)
-        return list(compress(candidates, map(ok.__getitem__, candidates)))
-
-    def _propensities(self, greedy: int, explorable: list[int]) -> tuple[float, ...]:
-        epsilon = self.config.exploration_rate
-        if not explorable:
-            # Nothing may be explored: the exploration branch falls back to the greedy arm.
-            p = [0.0] * len(self.arms)
-            p[greedy] = 1.0
-            return tuple(p)
-        share = epsilon / len(explorable)
-        if len(explorable) == len(self.arms):
-            p = [share] * len(self.arms)
-        else:
-            p = [0.0] * len(self.arms)
-            for a in explorable:
-                p[a] = share
-        p[greedy] += 1.0 - epsilon
-        return tuple(p)
+    def _mask(self, mask: npt.ArrayLike) -> tuple[bool, ...]:
+        """A mask other than the engine's list, as one bool per arm (numpy's bool conversion)."""
+        allowed = np.asarray(mask, dtype=np.bool_)
+        if allowed.shape != (len(self.arms),):
+            raise ValueError(f"mask: expected {len(self.arms)} booleans, got shape {allowed.shape}")
+        return tuple(allowed.tolist())
 
     def _top_arms(self, arm: int, ranked: list[int]) -> tuple[int, ...]:
         """``arm``, then the best-scoring other allowed arms (``ranked``: allowed arms best first)."""

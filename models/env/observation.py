@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -130,7 +129,8 @@ class ObservationBuilder:
         return block
 
     def unrealized_return(self, position: float, entry_price: float, close: float) -> float:
-        """Entry 22: percent return of the open inventory at ``close``, clipped; 0 when flat."""
+        """Entry 22: percent return of the open inventory at ``close``, clipped; 0 when flat (``_unrealized``
+        is the compiled twin the decision path runs)."""
         if position == 0.0 or entry_price <= 0.0:
             return 0.0
         value = 100.0 * (close / entry_price - 1.0)
@@ -150,8 +150,7 @@ class ObservationBuilder:
 
         ``regime`` is an integer code into ``REGIMES``, a length-7 one-hot/probability vector, or None.
         """
-        if not -1.0 <= position <= 1.0:
-            raise ValueError(f"position: must lie in [-1, 1], got {position}")
+        check_position(position)
         unrealized = self.unrealized_return(position, entry_price, close)
         if (
             type(features) is np.ndarray
@@ -185,26 +184,51 @@ class ObservationBuilder:
             obs[self.regime_start :] = _regime_vector(regime)
         return obs
 
-    def live_args(
-        self, features: object, *, position: float, entry_price: float, close: float, regime: int
-    ) -> tuple[Any, ...] | None:
-        """``_live_observation``'s arguments for ``build``'s compiled path, or None where ``build`` takes another.
+    def kernel_args(self) -> tuple[FloatArray, FloatArray, float]:
+        """(center, scale, clip): ``live_observation``'s arguments fixed by the builder, for a caller that
+        checks the rest as ``build`` does (a float64 vector of ``feature_dim`` values, ``check_position``, a
+        regime code from ``REGIMES`` or -1): the decision path's, which calls it fused with the actor."""
+        return self._center, self._scale, float(self.clip)
 
-        The decision path runs that kernel fused with the actor's (``models.agents._kernels.observe_and_act``);
-        the checks are ``build``'s, so the observation is the one ``build`` returns.
-        """
-        if not (
-            type(features) is np.ndarray
-            and features.dtype is _FLOAT64
-            and features.shape == (self._n_features,)
-            and type(regime) is int
-        ):
-            return None
-        if not -1.0 <= position <= 1.0:
-            raise ValueError(f"position: must lie in [-1, 1], got {position}")
-        unrealized = self.unrealized_return(position, entry_price, close)
-        center, scale, clip = self._center, self._scale, float(self.clip)
-        return (features, center, scale, clip, float(position), float(unrealized), _regime_code(regime), self.dim)
+    @property
+    def feature_dim(self) -> int:
+        return self._n_features
+
+
+def check_position(position: float) -> None:
+    """``build``'s check of the position (a NaN fails it too)."""
+    if not -1.0 <= position <= 1.0:
+        raise ValueError(f"position: must lie in [-1, 1], got {position}")
+
+
+@njit(cache=True)
+def _unrealized(position: float, entry_price: float, close: float, clip: float) -> float:
+    """``ObservationBuilder.unrealized_return``: the same IEEE operations, and ``max(-clip, min(clip, v))`` as
+    Python evaluates it (``min`` keeps its first argument unless the second is smaller: a NaN becomes clip)."""
+    if position == 0.0 or entry_price <= 0.0:
+        return 0.0
+    value = 100.0 * (close / entry_price - 1.0)
+    if not position > 0.0:
+        value = -value
+    capped = value if value < clip else clip
+    return capped if capped > -clip else -clip
+
+
+@njit(cache=True)
+def live_observation(
+    obs: Float32Array,
+    features: FloatArray,
+    center: FloatArray,
+    scale: FloatArray,
+    clip: float,
+    position: float,
+    entry_price: float,
+    close: float,
+    regime: int,
+) -> None:
+    """``build``'s vector from the raw inventory state, written into ``obs`` (every entry): ``_fill`` with
+    ``_unrealized``. The caller allocates ``obs`` (an array numba allocates costs more to hand back)."""
+    _fill(obs, features, center, scale, clip, position, _unrealized(position, entry_price, close, clip), regime)
 
 
 @njit(cache=True)
@@ -224,7 +248,23 @@ def _live_observation(
     signed zeros included), rounded to float32; then position, unrealized return and the one-hot at
     ``regime`` (none for -1). The caller checks ``len(features)`` (numba does not bounds-check).
     """
-    obs = np.zeros(dim, dtype=np.float32)
+    obs = np.empty(dim, dtype=np.float32)
+    _fill(obs, features, center, scale, clip, position, unrealized, regime)
+    return obs
+
+
+@njit(cache=True)
+def _fill(
+    obs: Float32Array,
+    features: FloatArray,
+    center: FloatArray,
+    scale: FloatArray,
+    clip: float,
+    position: float,
+    unrealized: float,
+    regime: int,
+) -> None:
+    """``_live_observation``'s entries, every one of them, into ``obs``."""
     n = center.shape[0]
     for i in range(n):
         v = (features[i] - center[i]) / scale[i]
@@ -237,9 +277,10 @@ def _live_observation(
         obs[i] = v
     obs[n] = position
     obs[n + 1] = unrealized
+    for i in range(n + 2, obs.shape[0]):
+        obs[i] = 0.0
     if regime >= 0:
         obs[n + 2 + regime] = 1.0
-    return obs
 
 
 def _regime_code(code: int) -> int:

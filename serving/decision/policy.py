@@ -19,15 +19,18 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from models.agents._kernels import observe_and_act
-from models.bandit import DEFAULT_CONTEXT, ArmPnlTracker, Choice, ContextConfig, build_context
+from models.bandit import DEFAULT_CONTEXT, ArmPnlTracker, Choice, CompiledContext, ContextConfig, LinUCB, build_context
+from models.bandit.context import context_dim
 from models.env.observation import ObservationBuilder
 from models.marketdata.simulator import REGIMES, Regime
 from models.regime.detector import RegimeTracker
+from serving.decision._kernels import pack_static, propose_kernel
 from serving.decision.bundle import ModelBundle
 
 FloatArray = npt.NDArray[np.float64]
 _REGIME_CODE = {regime: code for code, regime in enumerate(REGIMES)}
+"""Regime -> its code: the observation's one-hot index and the bandit context's one-hot slot alike."""
+_FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,7 +52,7 @@ class Proposal(NamedTuple):
     regime: Regime
     observation: npt.NDArray[np.float32]
     context: FloatArray
-    """The bandit's context vector (a copy: explanations and the pending reward read it)."""
+    """The bandit's context vector (this proposal's own array: explanations and the pending reward read it)."""
 
 
 class _SymbolPolicyState:
@@ -71,11 +74,18 @@ class BundlePolicy:
         self.bandit = copy.deepcopy(bundle.bandit)
         self.observations = ObservationBuilder(bundle.scaler, clip=self.config.observation_clip)
         self._symbols: dict[str, _SymbolPolicyState] = {}
-        self._context = np.empty(self.bandit.config.dim)
+        self._dim = self.bandit.config.dim
+        self._vector_shape = (self.observations.feature_dim,)
+        self._obs_dim = self.observations.dim
+        self._compiled = CompiledContext.resolve(
+            self.config.context, self.observations.names[: self.observations.feature_dim]
+        )
+        """The context's feature reads as positions in the feature vector (None: a feature the vector lacks)."""
         self._last_regime: dict[str, Regime] = {}
-        self._fused_actor: object = None
+        self._fused_for: tuple[object, object, object] | None = None
         self._fused_args: tuple[Any, ...] | None = None
-        """``forward_row``'s arguments of ``_fused_actor`` (None: the actor is not fused with the observation)."""
+        """``propose_kernel``'s fixed arguments for the (actor, bandit) in ``_fused_for`` (None: no compiled path,
+        the actor is not the bundle's ``NumpyActor`` or the context reads a feature the vector lacks)."""
         self.on_outcome: Callable[[str, float, bool], None] | None = None
         """Called with (arm, net_bps, explored) for every outcome (the champion's exploration budget, stats)."""
         self.last_choice: dict[str, Choice] = {}
@@ -127,16 +137,83 @@ class BundlePolicy:
     ) -> Proposal:
         """The bandit's arm, its signal sized by the actor; at least one arm must be active.
 
-        The hot path: one state lookup, and the observation and the actor in one compiled call where the
-        actor is the bundle's ``NumpyActor`` (``_observe_and_act``).
+        ``vector`` holds the values of ``features`` in the observation's feature order (the engine's). The hot
+        path is one compiled call (``propose_kernel``: the context, every arm's score, the ranking and the
+        propensities, the observation and the actor's action), then the exploration draw and the ``Choice``
+        (``LinUCB.compiled_choice``). Where the kernel does not apply (an actor other than the bundle's
+        ``NumpyActor``, another vector type, a position out of range, an undefined input) the Python steps
+        run, ``build_context``, ``select``, ``estimate``, ``build`` and the actor: the same values, or the
+        same errors in the same order, with the RNG drawn as often as before.
         """
         state = self._symbols.get(symbol) or self._state(symbol)
         regime = self._last_regime[symbol]
-        bandit = self.bandit
-        context = build_context(features, regime, state.tracker.as_list(), self.config.context, out=self._context)
-        choice = bandit.select(context, mask=active)
-        self.last_choice[symbol] = choice
-        obs, action = self._observe_and_act(vector, position, entry_price, close, _REGIME_CODE[regime])
+        code = _REGIME_CODE[regime]
+        bandit, actor = self.bandit, self.bundle.actor
+        fused_for = self._fused_for
+        if (
+            fused_for is None
+            or fused_for[0] is not actor
+            or fused_for[1] is not bandit
+            or fused_for[2] is not bandit.config
+        ):
+            self._fuse(actor, bandit)
+        fused = self._fused_args
+        if (
+            fused is not None
+            and type(vector) is np.ndarray
+            and vector.dtype is _FLOAT64
+            and vector.shape == self._vector_shape
+            and -1.0 <= position <= 1.0
+        ):
+            try:
+                flags = bandit.mask_flags(active)
+            except ValueError:  # every arm vetoed: the Python path raises it, after any context error, as always
+                flags = None
+            if flags is not None:
+                context = np.empty(self._dim)
+                obs = np.empty(self._obs_dim, dtype=np.float32)
+                greedy, size, entry, exit_ = propose_kernel(
+                    context,
+                    obs,
+                    vector,
+                    code,
+                    state.tracker.array,
+                    flags,
+                    float(position),
+                    float(entry_price),
+                    float(close),
+                    *fused,
+                )
+                if greedy >= 0:
+                    choice, mean, width = bandit.compiled_choice(greedy)
+                    self.last_choice[symbol] = choice
+                    arm = choice.arm
+                    target = targets[arm] * abs(size)
+                    target = target if -1.0 < target < 1.0 else max(-1.0, min(1.0, target))
+                    state.pending = (arm, context, choice.explored)
+                    # positional: keyword arguments to a NamedTuple cost a dict per call
+                    return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, context)
+        # Not compiled, or an input the kernel rejects: the same steps in Python, which also name the culprit.
+        context = build_context(features, regime, state.tracker.as_list(), self.config.context, np.empty(self._dim))
+        choice = self.last_choice[symbol] = bandit.select(context, mask=active)
+        mean, width = bandit.estimate(choice.arm, context)
+        obs = self.observations.build(vector, position=position, entry_price=entry_price, close=close, regime=code)
+        return self._proposal(state, choice, mean, width, actor(obs), targets, regime, obs, context)
+
+    def _proposal(
+        self,
+        state: _SymbolPolicyState,
+        choice: Choice,
+        mean: float,
+        width: float,
+        action: npt.ArrayLike,
+        targets: list[float],
+        regime: Regime,
+        obs: npt.NDArray[np.float32],
+        context: FloatArray,
+    ) -> Proposal:
+        """The chosen arm's signal sized by the actor's raw action; the choice becomes the pending one (the
+        Python path's; ``propose_kernel`` checks and clamps the action the same way)."""
         flat = action if type(action) is np.ndarray and action.ndim == 1 else np.asarray(action).reshape(-1)
         raw = flat.tolist()
         # float32 -> float is exact; a finite sum means three finite values; only otherwise (or on an overflow)
@@ -151,30 +228,27 @@ class BundlePolicy:
         arm = choice.arm
         target = targets[arm] * abs(size)
         target = target if -1.0 < target < 1.0 else max(-1.0, min(1.0, target))
-        mean, width = bandit.estimate(arm, context)
-        kept = context.copy()
-        state.pending = (arm, kept, choice.explored)
-        return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, kept)
+        state.pending = (arm, context, choice.explored)
+        return Proposal(target, entry, exit_, choice, 1.0 / (1.0 + width), mean / 1e4, regime, obs, context)
 
-    def _observe_and_act(
-        self, vector: FloatArray, position: float, entry_price: float, close: float, regime: int
-    ) -> tuple[npt.NDArray[np.float32], npt.ArrayLike]:
-        """The observation and the actor's raw action: one compiled call for a ``NumpyActor`` (the bundle's,
-        ``row_args``) on the builder's compiled path, else ``build`` then the actor, with the same values."""
-        actor, builder = self.bundle.actor, self.observations
-        if actor is not self._fused_actor:
-            row_args = getattr(actor, "row_args", None)
-            self._fused_args = row_args(builder.dim) if callable(row_args) else None
-            self._fused_actor = actor
-        fused = self._fused_args
-        if fused is not None:
-            live = builder.live_args(vector, position=position, entry_price=entry_price, close=close, regime=regime)
-            if live is not None:
-                obs: npt.NDArray[np.float32]
-                obs, action = observe_and_act(*live, *fused)
-                return obs, action
-        obs = builder.build(vector, position=position, entry_price=entry_price, close=close, regime=regime)
-        return obs, actor(obs)
+    def _fuse(self, actor: object, bandit: LinUCB) -> None:
+        """``propose_kernel``'s fixed arguments for ``actor`` and ``bandit`` (None where it does not apply)."""
+        # keyed by the bandit (its arrays: ``adopt`` replaces it) and its config (alpha and epsilon are packed)
+        self._fused_for = (actor, bandit, bandit.config)
+        self._fused_args = None
+        builder, compiled = self.observations, self._compiled
+        row_args = getattr(actor, "row_args", None)
+        fused = row_args(builder.dim) if callable(row_args) else None
+        if fused is None or compiled is None or bandit.config.dim != context_dim(len(bandit.arms)):
+            return
+        if fused[1][-1] != 3:  # the Python path raises on it
+            return
+        center, scale, clip = builder.kernel_args()
+        config = bandit.config
+        static = pack_static(
+            compiled.index, compiled.scales, config.alpha, config.exploration_rate, center, scale, clip, fused
+        )
+        self._fused_args = (*bandit.compiled_args(), *static)
 
     def pending_choice(self, symbol: str) -> tuple[int, FloatArray] | None:
         """(arm, context) of the last proposal whose outcome will train the bandit; None once forgotten or observed."""

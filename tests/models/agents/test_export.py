@@ -148,17 +148,16 @@ def test_observe_and_act_given_live_features_returns_build_then_actor_bit_for_bi
     assert isinstance(actor, NumpyActor)
     fused = actor.row_args(builder.dim)
     assert fused is not None and actor.row_args(builder.dim + 1) is None
-    for regime in (-1, 0, 6):
+    center, scale, clip = builder.kernel_args()
+    for regime, position, close in ((-1, 0.5, 101.0), (0, -0.25, 180.0), (6, 0.0, 99.0), (3, 1.0, np.nan)):
         features = np.where(rng.random(21) < 0.1, np.nan, rng.normal(scale=30.0, size=21))
-        live = builder.live_args(features, position=0.5, entry_price=100.0, close=101.0, regime=regime)
-        assert live is not None
 
-        obs, action = observe_and_act(*live, *fused)
+        obs = np.full(builder.dim, np.nan, dtype=np.float32)
+        action = observe_and_act(obs, features, center, scale, clip, position, 100.0, close, regime, *fused)
 
-        expected = builder.build(features, position=0.5, entry_price=100.0, close=101.0, regime=regime)
+        expected = builder.build(features, position=position, entry_price=100.0, close=close, regime=regime)
         np.testing.assert_array_equal(obs, expected)
         np.testing.assert_array_equal(action, actor(expected))
-    assert builder.live_args(features.astype(np.float32), position=0.0, entry_price=0.0, close=1.0, regime=0) is None
 
 
 def test_numpy_actor_given_row_returns_a_fresh_array_each_call(ddpg: TD3, env: TradingEnv, tmp_path: Path) -> None:

@@ -214,11 +214,15 @@ def test_select_given_list_mask_returns_the_same_choices_as_an_array_mask() -> N
         by_array.update(from_array.arm, x, float(x.sum()))
 
 
-def test_estimate_given_trained_bandit_returns_bitwise_the_matrix_products() -> None:
+def test_estimate_given_trained_bandit_returns_the_matrix_products_and_bitwise_the_scores_terms() -> None:
     bandit, _ = _trained(epsilon=0.1)
 
     for x in make_rng(7).normal(size=(100, DIM)):
+        scores = bandit.scores(x)
         for arm in range(len(NAMES)):
             mean, width = bandit.estimate(arm, x)
-            assert mean == float(bandit.theta[arm] @ x)
-            assert width == np.sqrt(float(x @ bandit.a_inv(arm) @ x))
+            # BLAS sums in another order: equal to the last bits only
+            assert mean == pytest.approx(float(bandit.theta[arm] @ x), rel=1e-12, abs=1e-15)
+            assert width == pytest.approx(np.sqrt(float(x @ bandit.a_inv(arm) @ x)), rel=1e-12)
+            # the score select ranks is built from the very same sums
+            assert scores[arm] == mean + bandit.config.alpha * width

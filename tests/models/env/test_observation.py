@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.env import FeatureScaler
-from models.env.observation import ObservationBuilder
+from models.env.observation import ObservationBuilder, live_observation
 from models.features import FEATURE_NAMES
 from models.seeding import make_rng
 
@@ -72,3 +72,24 @@ def test_build_given_each_call_returns_a_fresh_array() -> None:
     assert first is not second
     first[0] = 99.0
     assert second[0] != 99.0
+
+
+def test_live_observation_given_inventory_states_returns_build_bit_for_bit() -> None:
+    scaler = FeatureScaler(center=(0.5,) * len(FEATURE_NAMES), scale=(2.0,) * len(FEATURE_NAMES))
+    builder = ObservationBuilder(scaler, clip=10)  # an int clip: build's min/max keep it, the kernel a float
+    center, scale, clip = builder.kernel_args()
+    rng = make_rng(8)
+    closes = [101.0, 50.0, 500.0, 0.0, np.nan, np.inf, 100.0]
+    for position in (0.0, -0.0, 0.3, -0.3, 1.0, -1.0):
+        for entry_price in (100.0, 0.0, -5.0, np.nan, np.inf):
+            for close in closes:
+                features = rng.normal(scale=30.0, size=len(FEATURE_NAMES))
+                regime = int(rng.integers(-1, 7))
+
+                got = np.full(builder.dim, np.nan, dtype=np.float32)
+                live_observation(got, features, center, scale, clip, position, entry_price, close, regime)
+
+                expected = builder.build(
+                    features, position=position, entry_price=entry_price, close=close, regime=regime
+                )
+                assert got.tobytes() == expected.tobytes(), (position, entry_price, close)
