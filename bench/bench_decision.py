@@ -1,7 +1,9 @@
 """The decision path: in one process (risk and audit included), and through the Ray Serve endpoint.
 
 - ``decision_inprocess_p50_us`` / ``_p99_us``: ``DecisionEngine.process`` on a parsed event, with the
-  risk monitor and an SQLite audit log (one hash-chained record per decision), after the warm-up.
+  risk monitor and the audit trail as the Serve shards and the Python API open it (SQLite behind a journal,
+  ``serving.decision.audit_journal``: one write per decision, batches chained into the store; every decision
+  is checked to be in the store, chain intact, afterwards), after the warm-up.
   Baseline in the same run: the actor's forward pass alone (``decision_actor_only_p50_us``).
   ``decision_inprocess_all_controls_*``: every pre-trade control on (``bench.bench_safety.ALL_ON``) and the
   veto gate reviewing every order (with a rule that does not fire).
@@ -34,7 +36,8 @@ from bench.common import latencies_us, pct, print_table
 from models.marketdata.samples import SAMPLES
 from models.marketdata.schema import DataKind
 from models.streaming.events import parse_event
-from serving.decision.audit import AuditLog
+from serving.decision.audit import AuditLog, AuditTrail
+from serving.decision.audit_journal import JournaledAudit
 from serving.decision.bundle import ModelBundle
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.replay import frame_payloads
@@ -54,10 +57,10 @@ def _bundle(folder: Path) -> tuple[ModelBundle, list[dict[str, Any]], Path]:
 
 
 def inprocess(bundle: ModelBundle, payloads: list[dict[str, Any]], folder: Path) -> dict[str, float]:
-    timed = _engine_us(bundle, payloads, AuditLog(folder / "audit.db"))
+    timed = _audited_us(bundle, payloads, folder / "audit.db")
     bare = _engine_us(bundle, payloads, None)
     guarded = EngineConfig(clock="market", risk=ALL_ON, vetoes=VetoRules(max_size=2.0), capital=1e6)
-    every = _engine_us(bundle, payloads, AuditLog(folder / "audit-all.db"), guarded)
+    every = _audited_us(bundle, payloads, folder / "audit-all.db", guarded)
     obs = np.zeros(len(bundle.scaler.center) + 9, dtype=np.float32)
     actor = latencies_us(lambda: bundle.actor(obs), n=5_000)
     return {
@@ -70,8 +73,23 @@ def inprocess(bundle: ModelBundle, payloads: list[dict[str, Any]], folder: Path)
     }
 
 
+def _audited_us(
+    bundle: ModelBundle, payloads: list[dict[str, Any]], path: Path, config: EngineConfig | None = None
+) -> np.ndarray:
+    """``_engine_us`` with the engine's audit trail as the Serve shards and the Python API open it (journaled);
+    afterwards every decision must be in the store with the chain intact, or the figure does not count."""
+    audit = JournaledAudit(AuditLog(path))
+    timed = _engine_us(bundle, payloads, audit, config)
+    decisions = sum(1 for record in audit.records() if record.kind in ("decision", "reject"))
+    broken = audit.verify()
+    audit.close()
+    if decisions != len(payloads) or broken is not None:
+        raise RuntimeError(f"audit {path}: {decisions} records for {len(payloads)} events, chain break {broken}")
+    return timed
+
+
 def _engine_us(
-    bundle: ModelBundle, payloads: list[dict[str, Any]], audit: AuditLog | None, config: EngineConfig | None = None
+    bundle: ModelBundle, payloads: list[dict[str, Any]], audit: AuditTrail | None, config: EngineConfig | None = None
 ) -> np.ndarray:
     engine = DecisionEngine(bundle, config or EngineConfig(clock="market"), audit=audit)
     events = iter([parse_event(p) for p in payloads])

@@ -31,6 +31,7 @@ from ml_optimization.models import (
 from models.device import choose_device, probe
 from orchestration.settings import Settings, load_settings, prepare
 from serving.decision.audit import AuditLog
+from serving.decision.audit_journal import JournaledAudit
 from serving.decision.bundle import ModelBundle
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.records import Decision
@@ -58,7 +59,7 @@ class MLOptimizationOrchestrator:
         self._settings = settings
         self._given = bundle
         self._engine: DecisionEngine | None = None
-        self._audit: AuditLog | None = None
+        self._audit: JournaledAudit | None = None
         self._report: dict[str, Any] = {}
 
     async def __aenter__(self) -> Self:
@@ -88,7 +89,7 @@ class MLOptimizationOrchestrator:
                 enabled=explain.enable_real_time_explanation, background_size=explain.shap_sample_size
             ),
         )
-        self._audit = AuditLog(self._audit_path()) if self.config.audit_log else None
+        self._audit = JournaledAudit(AuditLog(self._audit_path())) if self.config.audit_log else None
         try:
             self._engine = DecisionEngine(models.bundle, engine_config, audit=self._audit)
         except BaseException:
@@ -154,7 +155,7 @@ class MLOptimizationOrchestrator:
             "model_source": models.source,
             "config_mismatches": mismatches,
             "clock": self.config.clock,
-            "audit_log": None if self._audit is None else str(self._audit.path),
+            "audit_log": None if self._audit is None else str(self._audit.store.path),
             "device": {"kind": device.kind, "dtype": device.dtype, "reason": device.reason, "used_by_serving": False},
             "feature_store": {
                 "redis": f"{features.redis_host}:{features.redis_port}",

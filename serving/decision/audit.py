@@ -27,7 +27,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -58,6 +58,12 @@ WHERE EXISTS (SELECT 1 FROM audit_head WHERE id = 1 AND seq = ? AND hash = ?)
 _HEAD_FOLLOWS = """
 CREATE TEMP TRIGGER IF NOT EXISTS audit_head_follows AFTER INSERT ON main.audit
 BEGIN UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1; END
+"""
+_INSERT_ROWS = "INSERT INTO audit (seq, ts_ns, kind, payload, prev_hash, hash) VALUES"
+_ROWS_PER_INSERT = 800
+_JOURNAL_SCHEMA = "CREATE TABLE IF NOT EXISTS audit_journal (source TEXT PRIMARY KEY, offset INTEGER NOT NULL)"
+_JOURNAL_UPSERT = """
+INSERT INTO audit_journal (source, offset) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET offset = excluded.offset
 """
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=False)
 
@@ -129,8 +135,9 @@ def encode_payload(payload: Payload) -> str:
         raise AuditWriteError(f"payload: not JSON-serialisable ({error})") from error
 
 
-def next_record(head: Head | None, seen: Head, kind: str, payload: str) -> AuditRecord:
-    """The record that follows the stored ``head``, stamped now; refused when the head is gone or went back.
+def next_record(head: Head | None, seen: Head, kind: str, payload: str, ts_ns: int | None = None) -> AuditRecord:
+    """The record that follows the stored ``head``, stamped ``ts_ns`` (default: now); refused when the head is
+    gone or went back.
 
     Other writers only move the head forward, so a head behind ``seen`` (the last one this log wrote or
     found at open) means the tail was cut and the head set back: writing on would hide that.
@@ -139,7 +146,7 @@ def next_record(head: Head | None, seen: Head, kind: str, payload: str) -> Audit
         raise AuditWriteError("the stored head is missing")
     if head.seq < seen.seq:
         raise AuditWriteError(f"the stored head went back from seq {seen.seq} to {head.seq} (tail cut)")
-    seq, ts_ns = head.seq + 1, time.time_ns()
+    seq, ts_ns = head.seq + 1, time.time_ns() if ts_ns is None else ts_ns
     return AuditRecord(seq, ts_ns, kind, payload, head.hash, record_hash(head.hash, seq, ts_ns, kind, payload))
 
 
@@ -321,6 +328,53 @@ class AuditLog:
             raise AuditWriteError(f"record {seq} was written but the stored head did not follow it")
         return AuditRecord(seq, ts_ns, kind, text, seen.hash, digest)
 
+    def ingest(self, entries: Sequence[tuple[int, str, str]], source: str, offset: int) -> list[AuditRecord]:
+        """Chain ``entries`` (ts_ns, kind, canonical payload) after the stored head in one transaction.
+
+        For a journal in front of this log (``serving.decision.audit_journal``): the records keep their
+        own timestamps (when they were journaled), and the same transaction stores that ``source`` is taken
+        in up to byte ``offset``, so a journal recovered after a crash is taken in exactly once. The head is
+        read inside the transaction, as ``_write`` does, so other writers keep one chain. Returns the records.
+        """
+        with self._lock:
+            try:
+                with self._transaction():
+                    head = self._read_head()
+                    records = []
+                    for ts_ns, kind, text in entries:
+                        record = next_record(head, self._seen, kind, text, ts_ns)
+                        records.append(record)
+                        head = Head(record.seq, record.hash)
+                    # one statement for the batch (rows of at most 5,000 parameters): every statement
+                    # releases and takes back the GIL, which a decision thread beside this one pays for
+                    for start in range(0, len(records), _ROWS_PER_INSERT):
+                        rows = records[start : start + _ROWS_PER_INSERT]
+                        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(rows))
+                        self._db.execute(f"{_INSERT_ROWS} {values}", [v for row in rows for v in row])
+                    if records:
+                        last = records[-1]
+                        self._db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (last.seq, last.hash))
+                    self._db.execute(_JOURNAL_SCHEMA)
+                    self._db.execute(_JOURNAL_UPSERT, (source, offset))
+            except (sqlite3.Error, AuditWriteError) as error:
+                raise AuditWriteError(f"audit {self.path}: ingest failed ({error})") from error
+            if records:
+                self._seen = Head(records[-1].seq, records[-1].hash)
+            return records
+
+    def journal_offset(self, source: str) -> int:
+        """How far (bytes) ``source`` has been taken in by ``ingest`` (0 when never)."""
+        with self._lock:
+            self._db.execute(_JOURNAL_SCHEMA)
+            row = self._db.execute("SELECT offset FROM audit_journal WHERE source = ?", (source,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def forget_journal(self, source: str) -> None:
+        """``source`` is gone (fully taken in, then deleted): drop its offset."""
+        with self._lock:
+            self._db.execute(_JOURNAL_SCHEMA)
+            self._db.execute("DELETE FROM audit_journal WHERE source = ?", (source,))
+
     def _write(self, kind: str, text: str) -> AuditRecord:
         with self._transaction():
             record = next_record(self._read_head(), self._seen, kind, text)
@@ -363,11 +417,13 @@ def sqlite_path(dsn: str) -> Path:
     return Path(dsn.removeprefix(SQLITE_PREFIX))
 
 
-def open_audit(dsn: str, *, table: str = "audit", create: bool = True) -> AuditTrail:
+def open_audit(dsn: str, *, table: str = "audit", create: bool = True, journal: bool = False) -> AuditTrail:
     """The audit log behind ``dsn``; ``table`` names the PostgreSQL table (SQLite's is always ``audit``).
 
     ``create=False`` refuses a store that does not exist yet (``AuditUnavailableError``), for readers
-    such as ``rtopt audit verify`` that must not report an empty new log as intact.
+    such as ``rtopt audit verify`` that must not report an empty new log as intact. ``journal=True`` puts a
+    SQLite store behind a ``serving.decision.audit_journal.JournaledAudit`` (a decision engine's writer);
+    a PostgreSQL store is returned as it is.
     """
     if dsn.startswith(POSTGRES_PREFIXES):
         from serving.decision.audit_postgres import PostgresAuditLog
@@ -376,5 +432,10 @@ def open_audit(dsn: str, *, table: str = "audit", create: bool = True) -> AuditT
     if dsn.startswith("sqlite:"):
         if table != "audit":
             raise ValueError(f"audit table {table!r}: a SQLite audit file always keeps its records in 'audit'")
-        return AuditLog(sqlite_path(dsn), create=create)
+        log = AuditLog(sqlite_path(dsn), create=create)
+        if not journal:
+            return log
+        from serving.decision.audit_journal import JournaledAudit
+
+        return JournaledAudit(log)
     raise ValueError(f"audit DSN: expected sqlite:///PATH or postgresql://..., got {dsn.split(':', 1)[0]}:...")

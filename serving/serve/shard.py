@@ -183,7 +183,8 @@ class DecisionShard:
 
     def _audit(self) -> AuditTrail | None:
         dsn = self.config.audit_dsn
-        return None if dsn is None else open_audit(dsn)
+        # the engine's writer: decisions journaled, one write each (serving.decision.audit_journal)
+        return None if dsn is None else open_audit(dsn, journal=True)
 
     def decide(self, payloads: list[Any]) -> list[dict[str, Any]]:
         """Decisions (as dicts) or ``{"error": ...}`` entries, one per payload, in order."""
