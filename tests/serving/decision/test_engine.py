@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from models.streaming.events import EventRejected, Reason
-from serving.decision.audit import AuditLog, AuditWriteError
+from serving.decision.audit import AuditLog, AuditTrail, AuditWriteError
+from serving.decision.audit_journal import JournalConfig, JournaledAudit
 from serving.decision.bundle import ModelBundle, load_bundle_dir
 from serving.decision.engine import DecisionEngine, EngineConfig
 from serving.decision.records import Action, Decision, HoldReason
@@ -208,10 +210,18 @@ def test_set_shadow_given_shadow_started_mid_stream_returns_champion_unchanged(
     assert engine.shadows == {}
 
 
+TRAILS: dict[str, Callable[[Path], AuditTrail]] = {
+    "sqlite": AuditLog,
+    # batches of 64: the writer takes several in during the run, the rest on read
+    "journaled": lambda path: JournaledAudit(AuditLog(path), JournalConfig(batch=64)),
+}
+
+
+@pytest.mark.parametrize("trail", TRAILS)
 def test_process_given_audit_log_returns_one_record_per_decision_and_reject_and_intact_chain(
-    tmp_path: Path, bundle: ModelBundle, events: list[Payload], baseline: list[Decision]
+    tmp_path: Path, bundle: ModelBundle, events: list[Payload], baseline: list[Decision], trail: str
 ) -> None:
-    audit = AuditLog(tmp_path / "audit.db")
+    audit = TRAILS[trail](tmp_path / "audit.db")
     engine = DecisionEngine(bundle, MARKET, audit=audit)
     engine.set_shadow("challenger", bundle)
 
@@ -234,11 +244,12 @@ def test_process_given_audit_log_returns_one_record_per_decision_and_reject_and_
     audit.close()
 
 
+@pytest.mark.parametrize("trail", TRAILS)
 def test_process_given_audit_write_fails_raises_and_halts_then_decisions_hold(
-    tmp_path: Path, bundle: ModelBundle, events: list[Payload], baseline: list[Decision]
+    tmp_path: Path, bundle: ModelBundle, events: list[Payload], baseline: list[Decision], trail: str
 ) -> None:
     at = first_holding(baseline, 300)
-    audit = AuditLog(tmp_path / "audit.db")
+    audit = TRAILS[trail](tmp_path / "audit.db")
     engine = DecisionEngine(bundle, MARKET, audit=audit)
     run(engine, events[:at])
     position = engine.status()["positions"]["BTC-PERP"]["position"]

@@ -131,7 +131,11 @@ def test_status_health_and_metrics_given_running_app_report_state(serve_app: Run
     assert 'rtopt_trading_state{shard="0",state="ACTIVE"} 1.0' in metrics
     assert serve_app.config.audit_dsn is not None
     audit = open_audit(serve_app.config.audit_dsn, create=False)
-    kinds = {r.kind for r in audit.records()}
+    # the shard journals decisions and takes them into the store once quiet (serving.decision.audit_journal):
+    # a reader in another process sees them within a few tenths of a second
+    deadline = time.monotonic() + 10.0
+    while not {"decision", "reject"} <= (kinds := {r.kind for r in audit.records()}) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert audit.verify() is None and {"decision", "reject"} <= kinds
     audit.close()
 
