@@ -17,7 +17,9 @@ head back); only an anchor outside the store catches that, which is why ``rtopt 
 prints the head hash: record it elsewhere (a ticket, a signed message) and compare later.
 
 ``open_audit(dsn)`` picks the backend: ``sqlite:///path`` (this module) or ``postgresql://...``
-(``serving.decision.audit_postgres``). Both satisfy ``AuditTrail``.
+(``serving.decision.audit_postgres``). Both satisfy ``AuditTrail``. A decision engine's writer puts a
+journal in front of a SQLite store (``open_audit(dsn, journal=True)``, ``serving.decision.audit_journal``):
+one write per decision, taken into the store in batches by ``AuditLog.ingest``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ What a caller can rely on, per kind:
   is never taken. A last line without its newline is a write that never returned: its decision never went out.
 
 Readers in other processes (``rtopt audit verify``, a dashboard) see the store: everything up to the last
-batch taken in.
+batch taken in. A line is chained once it is taken in: until then (one batch, or ``ingest_every_s`` of quiet)
+an edit of the journal file by someone with write access to it would be taken in as written.
 """
 
 from __future__ import annotations
