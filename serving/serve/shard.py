@@ -181,6 +181,13 @@ class DecisionShard:
         notes = {"features": psi_note, "performance": note}
         return ChampionMonitor(self.drift_config, versions.names(), reference, expectation, notes)
 
+    def __del__(self) -> None:
+        """Ray Serve calls this when the replica shuts down gracefully: the audit journal's last records go into
+        the store now (a replica that dies instead leaves them in its journal for the next writer to take in)."""
+        engine = getattr(self, "engine", None)
+        if engine is not None and engine.audit is not None:
+            engine.audit.close()
+
     def _audit(self) -> AuditTrail | None:
         dsn = self.config.audit_dsn
         # the engine's writer: decisions journaled, one write each (serving.decision.audit_journal)

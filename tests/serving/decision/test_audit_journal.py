@@ -255,3 +255,19 @@ def test_open_audit_given_journal_puts_a_sqlite_store_behind_one(db: Path) -> No
     audit.close()
 
     assert stored(db) == [("decision", {"n": 1})]
+
+
+def test_shard_shutdown_given_a_journaled_engine_takes_the_rest_into_the_store(db: Path) -> None:
+    """Serve calls ``DecisionShard.__del__`` on a replica's graceful shutdown: nothing waits in the journal after."""
+    from types import SimpleNamespace
+
+    from serving.serve.shard import DecisionShard
+
+    audit = JournaledAudit(AuditLog(db), QUIET)
+    audit.append("decision", {"n": 1})
+    shard = object.__new__(DecisionShard)
+    shard.engine = SimpleNamespace(audit=audit)  # type: ignore[assignment]
+
+    shard.__del__()
+
+    assert stored(db) == [("decision", {"n": 1})] and journals(db) == []
