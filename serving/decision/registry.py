@@ -7,6 +7,7 @@ pickle) into a local cache keyed by name and version, so a restart or a swap bac
 from __future__ import annotations
 
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -81,16 +82,26 @@ def resolve(alias: str, agent: Agent = "ppo", client: MlflowClient | None = None
 
 
 def _fetch(name: str, version: str, cache: Path) -> Path:
+    """The version's artifacts in ``cache`` (downloaded once; a registered version never changes).
+
+    Two loads of one version may race (a registry poll and a reload request, or two shards on one cache):
+    each copies into a staging folder of its own, and the one that renames second finds the first's
+    complete copy in place and drops its own.
+    """
     target = cache / f"{name}-{version}"
     if not target.is_dir():
         try:
             local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
         except MlflowException as error:
             raise ModelUnavailableError(f"{name}/{version}", f"download failed ({error})") from error
-        staging = cache / f".{name}-{version}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = cache / f".{name}-{version}.{uuid.uuid4().hex}.partial"
         shutil.copytree(local / "artifacts", staging)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not target.is_dir():
+                raise
     return target
 
 

@@ -147,3 +147,28 @@ def test_load_bundle_given_actor_weights_truncated_in_cache_raises_model_unavail
         load_bundle(versions, tmp_path / "cache")
 
     assert caught.value.model == "rtopt-ppo/1"
+
+
+def test_fetch_given_another_load_of_the_version_finishing_first_keeps_its_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry poll and a reload request may fetch one version at once: the second rename must not fail."""
+    from serving.decision import registry as registry_module
+
+    cache, download = tmp_path / "cache", tmp_path / "download"
+    (download / "artifacts").mkdir(parents=True)
+    (download / "artifacts" / "weights.bin").write_bytes(b"ours")
+    cache.mkdir()
+    target = cache / "rtopt-ppo-2"
+
+    def other_load_wins(uri: str) -> str:
+        assert uri == "models:/rtopt-ppo/2"
+        target.mkdir()
+        (target / "weights.bin").write_bytes(b"theirs")  # the same version's files, copied first
+        return str(download)
+
+    monkeypatch.setattr(registry_module.mlflow.artifacts, "download_artifacts", other_load_wins)
+
+    assert registry_module._fetch("rtopt-ppo", "2", cache) == target
+    assert (target / "weights.bin").read_bytes() == b"theirs"
+    assert sorted(p.name for p in cache.iterdir()) == ["rtopt-ppo-2"]  # no staging folder left behind
