@@ -20,7 +20,8 @@ What a caller can rely on, per kind:
 - Every other kind (a person's kill, limits, vetoes, model changes) is taken into the store, with everything
   journaled before it, before ``append`` returns its hash, as the log's ``append`` does.
 - A failure raises ``AuditWriteError``, as the log's ``append`` does, so the engine halts trading. A write to
-  the journal that fails raises at once. A store that refuses a batch leaves its lines in the journal to be
+  the journal that fails raises at once, and so does every later one of this writer (a part of the line
+  may be in the file). A store that refuses a batch leaves its lines in the journal to be
   tried again, and every ``append`` after it raises until a batch goes in. More than ``max_pending`` records
   waiting for the store raise too: the backlog is bounded.
 - After a crash, the next ``JournaledAudit`` on the same store takes in what each dead writer's journal holds
@@ -94,6 +95,9 @@ class JournaledAudit:
         self._ingesting = threading.Lock()
         """One ingest at a time (the thread's and a caller's flush)."""
         self._failure: AuditWriteError | None = None
+        """The store's last refusal, until a batch goes in."""
+        self._broken: str | None = None
+        """Why a journal write failed: this writer writes no more."""
         self._last_write = time.monotonic()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"audit-journal:{self.path.name}", daemon=True)
@@ -124,9 +128,11 @@ class JournaledAudit:
 
     def _journal(self, kind: str, text: str) -> tuple[int, int]:
         """One line written; its (start, end) offsets in the journal."""
-        ts_ns = time.time_ns()
-        line = f"{ts_ns}\t{kind}\t{text}\n".encode()
-        with self._lock:
+        with self._lock:  # the stamp under the lock too: timestamps rise in journal (chain) order
+            ts_ns = time.time_ns()
+            line = f"{ts_ns}\t{kind}\t{text}\n".encode()
+            if self._broken is not None:
+                raise AuditWriteError(f"audit journal {self.path}: a write failed before ({self._broken})")
             if self._failure is not None:
                 raise AuditWriteError(f"audit {self.store.path}: the store refuses records ({self._failure})")
             if len(self._pending) >= self.config.max_pending:
@@ -138,12 +144,14 @@ class JournaledAudit:
                 if self.config.fsync:
                     os.fsync(self._fd)
             except OSError as error:
+                # a part of the line may be in the file: nothing more goes after it from this writer
+                self._broken = str(error)
                 raise AuditWriteError(f"audit journal {self.path}: write failed ({error})") from error
             start = self._offset
-            self._offset += written
+            end = self._offset = start + written
             self._last_write = time.monotonic()
-            self._pending.append((ts_ns, kind, text, self._offset))
-        return start, self._offset
+            self._pending.append((ts_ns, kind, text, end))
+        return start, end
 
     def flush(self) -> None:
         """Take everything journaled so far into the store, in the calling thread."""

@@ -228,6 +228,8 @@ def test_append_given_the_journal_cannot_be_written_raises(db: Path) -> None:
 
     with pytest.raises(AuditWriteError, match="write failed"):
         audit.append("decision", {"n": 1})
+    with pytest.raises(AuditWriteError, match="a write failed before"):  # a part of a line may be in the file
+        audit.append("decision", {"n": 2})
     assert audit.pending == 0
     audit.close()
 
