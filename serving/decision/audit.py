@@ -261,6 +261,7 @@ class AuditLog:
             self._prepare()
             self._seen = self._read_head() or EMPTY
         self._checkpointer: _Checkpointer | None = None
+        self._has_journal_table = False
 
     @contextmanager
     def _transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
@@ -340,6 +341,7 @@ class AuditLog:
         """
         with self._lock:
             try:
+                self._journal_table()  # before the transaction: a rolled-back batch must not take the table along
                 with self._transaction():
                     head = self._read_head()
                     records = []
@@ -356,7 +358,6 @@ class AuditLog:
                     if records:
                         last = records[-1]
                         self._db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (last.seq, last.hash))
-                    self._db.execute(_JOURNAL_SCHEMA)
                     self._db.execute(_JOURNAL_UPSERT, (source, offset))
             except (sqlite3.Error, AuditWriteError) as error:
                 raise AuditWriteError(f"audit {self.path}: ingest failed ({error})") from error
@@ -367,15 +368,22 @@ class AuditLog:
     def journal_offset(self, source: str) -> int:
         """How far (bytes) ``source`` has been taken in by ``ingest`` (0 when never)."""
         with self._lock:
-            self._db.execute(_JOURNAL_SCHEMA)
+            self._journal_table()
             row = self._db.execute("SELECT offset FROM audit_journal WHERE source = ?", (source,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def forget_journal(self, source: str) -> None:
         """``source`` is gone (fully taken in, then deleted): drop its offset."""
         with self._lock:
-            self._db.execute(_JOURNAL_SCHEMA)
+            self._journal_table()
             self._db.execute("DELETE FROM audit_journal WHERE source = ?", (source,))
+
+    def _journal_table(self) -> None:
+        """The journal offsets' table, created on this connection's first use of it (plain logs never need it);
+        called outside any transaction, so a rollback cannot undo it behind the flag."""
+        if not self._has_journal_table:
+            self._db.execute(_JOURNAL_SCHEMA)
+            self._has_journal_table = True
 
     def _write(self, kind: str, text: str) -> AuditRecord:
         with self._transaction():

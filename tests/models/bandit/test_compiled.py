@@ -33,7 +33,9 @@ from models.seeding import make_rng
 
 ARMS = ("momentum", "mean_reversion", "market_making", "pairs", "arbitrage", "breakout")
 DIM = context_dim(len(ARMS))
-COMPILED = CompiledContext.resolve(ContextConfig(), FEATURE_NAMES)
+_RESOLVED = CompiledContext.resolve(ContextConfig(), FEATURE_NAMES)
+assert _RESOLVED is not None, "the default context reads features the vector has"
+COMPILED: CompiledContext = _RESOLVED
 
 
 class DenyEach:
@@ -105,7 +107,6 @@ def _features(rng: np.random.Generator) -> np.ndarray:
 
 
 def _select_features(bandit: LinUCB, vector: np.ndarray, regime: int, pnl: np.ndarray, mask: list[bool]):  # type: ignore[no-untyped-def]
-    assert COMPILED is not None
     x = np.empty(DIM)
     a_inv, theta, out, order = bandit.compiled_args()
     config = bandit.config
@@ -128,7 +129,6 @@ def _select_features(bandit: LinUCB, vector: np.ndarray, regime: int, pnl: np.nd
 
 
 def test_build_context_kernel_given_random_vectors_and_pnl_returns_python_builder_bit_for_bit() -> None:
-    assert COMPILED is not None
     rng = make_rng(11)
     for t in range(2_000):
         vector = _features(rng)
@@ -143,7 +143,6 @@ def test_build_context_kernel_given_random_vectors_and_pnl_returns_python_builde
 @pytest.mark.parametrize("name", ["rvol_15", "tod_sin", "spread_bps", "amihud_30"])
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_build_context_kernel_given_undefined_feature_returns_false_where_python_raises(name: str, bad: float) -> None:
-    assert COMPILED is not None
     vector = _features(make_rng(1))
     vector[FEATURE_NAMES.index(name)] = bad
     pnl = np.zeros(len(ARMS))
